@@ -1,0 +1,135 @@
+"""The contract every update rule follows.
+
+A :class:`Rule` is the single definition of an optimizer. It holds no arrays: it says
+which hyperparameters it takes (``defaults``), how to check them (``validate``), which
+buffers each parameter needs (``init_state``) and how one step changes the parameters
+(``update``). ``update`` receives a :class:`Context` holding *lists* of parameters,
+gradients and buffers and does all its arithmetic through ``ctx.ops``
+(:mod:`gdlab.optim.ops`), so the same code runs on NumPy arrays (chapters) and torch
+tensors (labs).
+
+Rules never modify ``ctx.grads`` in place (the gradients belong to the caller); they
+modify ``ctx.params`` and their own buffers in place.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+
+@dataclass
+class Context:
+    """Everything one step of one parameter group can see."""
+
+    ops: Any
+    params: list
+    grads: list
+    states: list[dict]  # one dict of buffers per parameter (persisted between steps)
+    steps: list[int]  # per-parameter step count t, already incremented (first step: t = 1)
+    group: dict  # hyperparameters of this group (lr, betas, ...), read at every step
+    stats: dict | None = None  # filled when the optimizer tracks statistics
+    extras: dict = field(default_factory=dict)  # extra inputs (e.g. Hessian estimates)
+
+    def buffer(self, name: str) -> list:
+        """The list of one named buffer across the group's parameters."""
+        return [s[name] for s in self.states]
+
+    def record(self, key: str, value) -> None:
+        if self.stats is not None:
+            self.stats[key] = value
+
+
+#: every concrete rule, by name (filled as rule classes are defined)
+REGISTRY: dict[str, type["Rule"]] = {}
+
+
+class Rule:
+    """Base class of an update rule. Subclasses set ``name``, ``defaults`` and ``update``.
+
+    A subclass that sets its own ``name`` is registered in :data:`REGISTRY`, which gives it
+    a torch class (``gdlab.optim.<name>``) and a NumPy class (``gdlab.optim.numpy.<name>``).
+    """
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "name" in cls.__dict__ and not cls.__dict__.get("abstract", False):
+            REGISTRY[cls.name] = cls
+
+    name: ClassVar[str] = "rule"
+    defaults: ClassVar[dict] = {}
+    #: buffer names created by :meth:`init_state`, for documentation and memory accounting
+    buffers: ClassVar[tuple[str, ...]] = ()
+    #: the convention followed, in one sentence (shown on the Optimizer reference page)
+    convention: ClassVar[str] = ""
+    #: LaTeX of the update, shown on the Optimizer reference page
+    equation: ClassVar[str] = ""
+    #: the paper, as a key of book/references.bib
+    cite: ClassVar[str] = ""
+
+    def validate(self, hp: dict) -> None:
+        """Raise ``ValueError`` naming the argument for an invalid hyperparameter."""
+        check_lr(hp)
+
+    def init_state(self, ops, p, hp: dict) -> dict:
+        """Per-parameter buffers, created lazily at the parameter's first step."""
+        return {}
+
+    def update(self, ctx: Context) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+# --- validation helpers, with torch.optim's messages ------------------------------------
+def check_lr(hp: dict, name: str = "lr") -> None:
+    lr = hp.get(name)
+    if lr is None:
+        return
+    if hasattr(lr, "numel"):  # a tensor learning rate, as torch allows
+        if lr.numel() != 1:
+            raise ValueError(f"Tensor {name} must be 1-element")
+        lr = float(lr)
+    if not (isinstance(lr, (int, float)) and math.isfinite(lr)) or lr < 0.0:
+        raise ValueError(f"Invalid learning rate: {name}={lr}")
+
+
+def check_nonneg(hp: dict, name: str, what: str | None = None) -> None:
+    v = hp.get(name)
+    if v is None:
+        return
+    if not math.isfinite(v) or v < 0.0:
+        raise ValueError(f"Invalid {what or name} value: {name}={v}")
+
+
+def check_eps(hp: dict, name: str = "eps") -> None:
+    v = hp.get(name)
+    if v is None:
+        return
+    vals = v if isinstance(v, (tuple, list)) else (v,)
+    for x in vals:
+        if x is None:
+            continue
+        if not math.isfinite(x) or x < 0.0:
+            raise ValueError(f"Invalid epsilon value: {name}={v}")
+
+
+def check_betas(hp: dict, name: str = "betas", allow_one: bool = False) -> None:
+    b = hp.get(name)
+    if b is None:
+        return
+    if not isinstance(b, (tuple, list)):
+        raise ValueError(f"Invalid {name}: expected a pair, got {b!r}")
+    for i, x in enumerate(b):
+        hi_ok = x <= 1.0 if allow_one else x < 1.0
+        if not (0.0 <= x and hi_ok):
+            raise ValueError(f"Invalid beta parameter at index {i}: {name}[{i}]={x}")
+
+
+def check_unit(hp: dict, name: str, closed_top: bool = False) -> None:
+    """A value in [0, 1) (or [0, 1] with ``closed_top``), e.g. a momentum coefficient."""
+    v = hp.get(name)
+    if v is None:
+        return
+    ok = 0.0 <= v <= 1.0 if closed_top else 0.0 <= v < 1.0
+    if not ok:
+        raise ValueError(f"Invalid {name} value: {name}={v}")

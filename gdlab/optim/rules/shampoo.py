@@ -1,0 +1,1 @@
+"""(rules of this module are added here)"""

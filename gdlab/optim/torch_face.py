@@ -1,0 +1,189 @@
+"""The torch face: every rule as a ``torch.optim.Optimizer`` subclass.
+
+:class:`RuleOptimizer` turns a :class:`~gdlab.optim.base.Rule` into a drop-in torch
+optimizer: param groups, ``state_dict``/``load_state_dict``, ``zero_grad``, closures,
+``torch.optim.lr_scheduler`` (which edits ``group["lr"]``), ``torch.amp.GradScaler``
+(which calls ``step`` and reads ``param_groups``), DDP and FSDP (which only need
+``step`` to update ``p`` from ``p.grad`` in place) all work as with torch's own classes.
+
+Extras over torch.optim:
+
+* ``nonfinite``: what to do with NaN/Inf gradient entries: ``"propagate"`` (torch's
+  behaviour, the default), ``"raise"`` (``FloatingPointError`` naming the parameter) or
+  ``"skip"`` (the whole step is skipped, as GradScaler does on overflow).
+* ``track_stats=True``: after each step ``optimizer.stats[i]`` holds group ``i``'s update
+  norm, effective per-coordinate learning rate (min/median/max of \|Δθ\|/\|g\|), the count of
+  non-finite gradient entries, and whatever the rule records (trust ratios, RAdam's
+  rectification, ...).
+* ``compile=True``: the rule's step for a group runs through ``torch.compile``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+import torch
+
+from .base import Context, Rule
+from .ops import TorchOps
+
+_NONFINITE = ("propagate", "raise", "skip")
+
+
+class RuleOptimizer(torch.optim.Optimizer):
+    """A torch optimizer driven by one :class:`Rule`. Subclasses set ``rule_class``."""
+
+    rule_class: type[Rule] = Rule
+
+    def __init__(self, params: Iterable, defaults: dict | None = None, *, foreach: bool | None = None,
+                 nonfinite: str = "propagate", track_stats: bool = False, compile: bool = False,
+                 **hyper: Any):
+        self.rule = self.rule_class()
+        merged = dict(self.rule.defaults)
+        merged.update(defaults or {})
+        merged.update(hyper)
+        unknown = set(merged) - set(self.rule.defaults)
+        if unknown:
+            raise TypeError(f"{type(self).__name__} got unexpected argument(s): {sorted(unknown)}")
+        self.rule.validate(merged)
+        if nonfinite not in _NONFINITE:
+            raise ValueError(f"Invalid nonfinite value: nonfinite={nonfinite!r} (expected one of {_NONFINITE})")
+        merged["foreach"] = foreach
+        super().__init__(params, merged)
+        self.nonfinite = nonfinite
+        self.track_stats = track_stats
+        self.compile = compile
+        self.stats: list[dict] = []
+        self._compiled = None
+
+    def add_param_group(self, param_group: dict) -> None:
+        # validate group-specific overrides the way torch validates constructor arguments
+        merged = {k: param_group.get(k, v) for k, v in self.defaults.items() if k != "foreach"}
+        if hasattr(self, "rule"):
+            self.rule.validate(merged)
+        super().add_param_group(param_group)
+
+    # -- the step --------------------------------------------------------------------
+    def _ops(self, group: dict) -> TorchOps:
+        fe = group.get("foreach")
+        if fe is None:
+            fe = True
+        return TorchOps(foreach=bool(fe))
+
+    def _gather(self, group: dict, ops: TorchOps):
+        params, grads, states, steps = [], [], [], []
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            if p.grad.is_sparse:
+                raise RuntimeError(f"{type(self).__name__} does not support sparse gradients")
+            g = p.grad
+            if group.get("maximize"):
+                g = -g
+            state = self.state[p]
+            if len(state) == 0:
+                state["step"] = 0
+                state.update(self.rule.init_state(ops, p, group))
+            params.append(p)
+            grads.append(g)
+            states.append(state)
+        return params, grads, states
+
+    def _nonfinite_report(self, group_index: int, params: list, grads: list) -> int:
+        bad = 0
+        for j, (p, g) in enumerate(zip(params, grads)):
+            n = int(g.numel() - torch.isfinite(g).sum())
+            if n and self.nonfinite == "raise":
+                raise FloatingPointError(
+                    f"{type(self).__name__}: gradient of {self._param_name(p, group_index, j)} has {n} "
+                    f"non-finite entries (of {g.numel()})")
+            bad += n
+        return bad
+
+    def _param_name(self, p, group_index: int, j: int) -> str:
+        names = getattr(self, "param_names", None)
+        if names and p in names:
+            return f"parameter {names[p]!r}"
+        return f"parameter {j} of group {group_index} (shape {tuple(p.shape)})"
+
+    def set_param_names(self, named_parameters: Iterable) -> None:
+        """Give parameters names (e.g. ``model.named_parameters()``) for error messages and stats."""
+        self.param_names = {p: n for n, p in named_parameters}
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        self.stats = []
+        for gi, group in enumerate(self.param_groups):
+            ops = self._ops(group)
+            params, grads, states = self._gather(group, ops)
+            stats = {} if self.track_stats else None
+            if not params:
+                self.stats.append(stats or {})
+                continue
+            if self.nonfinite != "propagate" or stats is not None:
+                bad = self._nonfinite_report(gi, params, grads)
+                if stats is not None:
+                    stats["nonfinite"] = bad
+                if bad and self.nonfinite == "skip":
+                    stats = stats if stats is not None else {}
+                    stats["skipped"] = True
+                    self.stats.append(stats)
+                    continue
+            for s in states:
+                s["step"] += 1
+            steps = [s["step"] for s in states]
+            before = [p.detach().clone() for p in params] if stats is not None else None
+            ctx = Context(ops=ops, params=params, grads=grads, states=states, steps=steps,
+                          group=group, stats=stats, extras=self._extras(group))
+            self._run_rule(ctx)
+            if stats is not None:
+                _effective_stats(stats, before, params, grads, group)
+            self.stats.append(stats or {})
+        return loss
+
+    def _extras(self, group: dict) -> dict:
+        return {}
+
+    def _run_rule(self, ctx: Context) -> None:
+        if self.compile:
+            if self._compiled is None:
+                self._compiled = torch.compile(self.rule.update, fullgraph=False, dynamic=False)
+            self._compiled(ctx)
+        else:
+            self.rule.update(ctx)
+
+
+def _effective_stats(stats: dict, before: list, params: list, grads: list, group: dict) -> None:
+    deltas = [p.detach() - b for p, b in zip(params, before)]
+    sq = sum(float(d.double().pow(2).sum()) for d in deltas)
+    stats["update_norm"] = sq ** 0.5
+    ratios = []
+    for d, g in zip(deltas, grads):
+        mask = g != 0
+        if mask.any():
+            ratios.append((d[mask].abs() / g[mask].abs()).double().flatten())
+    if ratios:
+        r = torch.cat(ratios)
+        stats["lr_eff_min"] = float(r.min())
+        stats["lr_eff_median"] = float(r.median())
+        stats["lr_eff_max"] = float(r.max())
+    stats["lr"] = float(group["lr"])
+
+
+def make_optimizer(rule_class: type[Rule]) -> type[RuleOptimizer]:
+    """Build the torch class for a rule, with the rule's docstring and defaults."""
+
+    def __init__(self, params, **kwargs):
+        RuleOptimizer.__init__(self, params, **kwargs)
+
+    cls = type(rule_class.name, (RuleOptimizer,), {
+        "rule_class": rule_class,
+        "__init__": __init__,
+        "__doc__": (rule_class.__doc__ or "") + f"\n\nDefaults: {rule_class.defaults}\n",
+        "__module__": "gdlab.optim",
+    })
+    return cls
