@@ -1,0 +1,410 @@
+r"""Step sizes chosen along a direction: line searches and adaptive step rules (NumPy).
+
+Along a direction :math:`d` from :math:`x`, write :math:`\phi(\alpha) = f(x + \alpha d)`, so
+:math:`\phi'(0) = g^\top d` with :math:`g = \nabla f(x)`. Every search here requires a
+*descent* direction, :math:`g^\top d < 0`, and raises ``ValueError`` otherwise.
+
+* :func:`armijo` -- backtracking: the first :math:`\alpha = \alpha_0\beta^i` with
+  :math:`\phi(\alpha) \le \phi(0) + c\,\alpha\,\phi'(0)` (sufficient decrease) {cite}`armijo1966minimization`;
+* :func:`wolfe` -- a step satisfying the Wolfe conditions {cite}`wolfe1969convergence`, sufficient
+  decrease and :math:`\phi'(\alpha) \ge c_2\phi'(0)` (weak) or :math:`|\phi'(\alpha)| \le c_2|\phi'(0)|`
+  (strong), by bracketing and zoom, Algorithms 3.5 and 3.6 of {cite}`nocedal2006numerical`;
+* :func:`exact_quadratic` -- the minimiser along :math:`d` of a quadratic with Hessian :math:`A`,
+  :math:`\alpha^\star = -g^\top d/d^\top A d` (:math:`g^\top g/g^\top A g` for :math:`d = -g`);
+* :func:`polyak` -- Polyak's step :math:`\alpha = \gamma\,(f(x) - f^\star)/\lVert g\rVert^2` {cite}`polyak1987introduction`;
+* :class:`BarzilaiBorwein` -- the two-point steps :math:`s^\top s/s^\top y` (BB1) and
+  :math:`s^\top y/y^\top y` (BB2), with :math:`s = x_k - x_{k-1}`, :math:`y = g_k - g_{k-1}` {cite}`barzilai1988two`.
+
+Each returns a :class:`LineSearchResult`: the step, and how many function (``nfev``) and
+gradient (``ngev``) evaluations it spent beyond the :math:`f(x)` and :math:`g` it was given.
+:func:`gd_with` turns any of them into a gradient-descent method for :func:`gdlab.runner.run`.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+__all__ = ["LineSearchResult", "armijo", "wolfe", "exact_quadratic", "polyak", "BarzilaiBorwein",
+           "GDWithSearch", "gd_with"]
+
+
+@dataclass(frozen=True)
+class LineSearchResult:
+    """A step size and its cost.
+
+    ``step`` is the step :math:`\\alpha` (``x_next = x + step * d``); ``nfev`` and ``ngev`` count the
+    evaluations of :math:`f` and :math:`\\nabla f` the search made; ``f_new`` and ``g_new`` are
+    :math:`f` and :math:`\\nabla f` at the new point when the search computed them (else ``None``);
+    ``success`` is False when the search stopped without meeting its conditions (then ``step``
+    is the best it found and a ``RuntimeWarning`` says so).
+    """
+
+    step: float
+    nfev: int = 0
+    ngev: int = 0
+    f_new: float | None = None
+    g_new: np.ndarray | None = None
+    success: bool = True
+
+
+def _pos(name, v, high=None, open_high=True):
+    ok = isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+    if ok and high is not None:
+        ok = v < high if open_high else v <= high
+    if not ok:
+        rng = "> 0" if high is None else f"in (0, {high}{')' if open_high else ']'}"
+        raise ValueError(f"{name} must be a finite number {rng}, got {name}={v!r}")
+    return float(v)
+
+
+def _slope(g, d) -> float:
+    s = float(np.dot(np.ravel(g), np.ravel(d)))
+    if not math.isfinite(s):
+        raise ValueError(f"the directional derivative g·d is not finite (g·d = {s})")
+    if s >= 0:
+        raise ValueError(f"d is not a descent direction: g·d = {s} >= 0")
+    return s
+
+
+class _Counted:
+    """phi(alpha) and phi'(alpha) with evaluation counts."""
+
+    def __init__(self, f, grad, x, d):
+        self.f, self.grad, self.x, self.d = f, grad, np.asarray(x, dtype=float), np.asarray(d, dtype=float)
+        self.nfev = self.ngev = 0
+        self.last_g: tuple[float, np.ndarray] | None = None
+
+    def phi(self, a: float) -> float:
+        self.nfev += 1
+        return float(self.f(self.x + a * self.d))
+
+    def dphi(self, a: float) -> float:
+        self.ngev += 1
+        g = np.asarray(self.grad(self.x + a * self.d), dtype=float)
+        self.last_g = (a, g)
+        return float(np.dot(g.ravel(), self.d.ravel()))
+
+    def g_at(self, a):
+        return self.last_g[1] if self.last_g is not None and self.last_g[0] == a else None
+
+
+def armijo(f: Callable, x, d, g, f0: float | None = None, alpha0: float = 1.0, c: float = 1e-4,
+           beta: float = 0.5, max_iter: int = 60) -> LineSearchResult:
+    r"""Backtracking line search: the first :math:`\alpha\in\{\alpha_0, \alpha_0\beta, \alpha_0\beta^2, \dots\}` with
+
+    .. math:: f(x + \alpha d) \le f(x) + c\,\alpha\, g^\top d.
+
+    On an :math:`L`-smooth function with :math:`d = -g` every :math:`\alpha \le 2(1-c)/L` passes, so the
+    accepted step is at least :math:`\min(\alpha_0, 2\beta(1-c)/L)`. A non-finite trial value
+    counts as a failure (the search backtracks). ``f0`` is :math:`f(x)` (evaluated, and counted,
+    when not given).
+    """
+    _pos("alpha0", alpha0)
+    _pos("c", c, 1.0)
+    _pos("beta", beta, 1.0)
+    slope = _slope(g, d)
+    ev = _Counted(f, None, x, d)
+    phi0 = ev.phi(0.0) if f0 is None else float(f0)
+    if not math.isfinite(phi0):
+        raise ValueError(f"f(x) is not finite (f(x) = {phi0})")
+    a = float(alpha0)
+    for _ in range(max_iter):
+        fa = ev.phi(a)
+        if fa <= phi0 + c * a * slope:  # False for nan
+            return LineSearchResult(a, ev.nfev, 0, fa)
+        a *= beta
+    warnings.warn(f"armijo: no step passed the sufficient-decrease test in {max_iter} trials", RuntimeWarning,
+                  stacklevel=2)
+    return LineSearchResult(a, ev.nfev, 0, None, None, False)
+
+
+# --- Wolfe: bracketing (N&W Alg. 3.5) and zoom (Alg. 3.6) -------------------------------------
+def _quad_min(a, fa, dfa, b, fb):
+    """Stationary point of the quadratic with value fa and slope dfa at a, value fb at b
+    (a point outside the bracket, e.g. a maximum, is rejected by the caller's range test)."""
+    h = b - a
+    if h == 0:
+        return None
+    curv = (fb - fa - dfa * h) / (h * h)
+    if curv == 0 or not math.isfinite(curv):
+        return None
+    t = a - dfa / (2.0 * curv)
+    return t if math.isfinite(t) else None
+
+
+def _cubic_min(a, fa, dfa, b, fb, c, fc):
+    """Minimiser of the cubic with value fa, slope dfa at a, through (b, fb) and (c, fc)."""
+    hb, hc = b - a, c - a
+    if hb == 0 or hc == 0 or hb == hc:
+        return None
+    rb = (fb - fa - dfa * hb) / (hb * hb)  # = B + A hb
+    rc = (fc - fa - dfa * hc) / (hc * hc)  # = B + A hc
+    A = (rb - rc) / (hb - hc)
+    B = rb - A * hb
+    disc = B * B - 3.0 * A * dfa
+    if A == 0 or not math.isfinite(A) or not math.isfinite(disc) or disc < 0:
+        return None
+    t = a + (-B + math.sqrt(disc)) / (3.0 * A)
+    return t if math.isfinite(t) else None
+
+
+def wolfe(f: Callable, grad: Callable, x, d, g, f0: float | None = None, alpha0: float = 1.0,
+          c1: float = 1e-4, c2: float = 0.9, strong: bool = True, alpha_max: float | None = None,
+          expand: float = 2.0, max_iter: int = 20, zoom_iter: int = 30) -> LineSearchResult:
+    r"""A step satisfying the (strong, by default) Wolfe conditions, :math:`0 < c_1 < c_2 < 1`:
+
+    .. math:: \phi(\alpha) \le \phi(0) + c_1\alpha\,\phi'(0), \qquad
+              |\phi'(\alpha)| \le c_2|\phi'(0)| \ \text{(strong)}\quad\text{or}\quad \phi'(\alpha) \ge c_2\phi'(0)\ \text{(weak)}.
+
+    Bracketing (N&W Alg. 3.5) tries :math:`\alpha_0, 2\alpha_0, 4\alpha_0,\dots` (factor ``expand``,
+    capped at ``alpha_max``) until an interval must contain an acceptable step; zoom (Alg. 3.6)
+    shrinks it, choosing trial points by quadratic then cubic interpolation, safeguarded by
+    bisection (trial points closer than 10 % / 20 % of the interval to its ends are rejected),
+    the choices ``scipy.optimize.line_search`` makes. The result carries :math:`\nabla f` at the
+    new point (``g_new``), which quasi-Newton methods reuse.
+    """
+    _pos("alpha0", alpha0)
+    _pos("c1", c1, 1.0)
+    _pos("c2", c2, 1.0)
+    if not c1 < c2:
+        raise ValueError(f"the Wolfe conditions need c1 < c2, got c1={c1}, c2={c2}")
+    _pos("expand", expand)
+    if expand <= 1:
+        raise ValueError(f"expand must exceed 1, got expand={expand}")
+    if alpha_max is not None:
+        _pos("alpha_max", alpha_max)
+    d0 = _slope(g, d)
+    ev = _Counted(f, grad, x, d)
+    phi0 = ev.phi(0.0) if f0 is None else float(f0)
+    if not math.isfinite(phi0):
+        raise ValueError(f"f(x) is not finite (f(x) = {phi0})")
+
+    def curvature_ok(dp):
+        return abs(dp) <= -c2 * d0 if strong else dp >= c2 * d0
+
+    def armijo_fails(a, pa):
+        return not (pa <= phi0 + c1 * a * d0)  # nan fails
+
+    def done(a, pa, success=True):
+        g_new = ev.g_at(a)
+        if not success:
+            warnings.warn("wolfe: no step met the Wolfe conditions; returning the best step found",
+                          RuntimeWarning, stacklevel=3)
+        return LineSearchResult(a, ev.nfev, ev.ngev, pa, g_new, success)
+
+    def zoom(lo, hi, p_lo, p_hi, dp_lo):
+        rec, p_rec = 0.0, phi0
+        for i in range(zoom_iter):
+            width = hi - lo
+            left, right = (hi, lo) if width < 0 else (lo, hi)
+            a = None
+            if i > 0:
+                a = _cubic_min(lo, p_lo, dp_lo, hi, p_hi, rec, p_rec)
+                margin = 0.2 * abs(width)
+                if a is not None and not (left + margin <= a <= right - margin):
+                    a = None
+            if a is None:
+                a = _quad_min(lo, p_lo, dp_lo, hi, p_hi)
+                margin = 0.1 * abs(width)
+                if a is None or not (left + margin <= a <= right - margin):
+                    a = lo + 0.5 * width
+            pa = ev.phi(a)
+            if armijo_fails(a, pa) or pa >= p_lo:
+                rec, p_rec = hi, p_hi
+                hi, p_hi = a, pa
+            else:
+                dpa = ev.dphi(a)
+                if curvature_ok(dpa):
+                    return done(a, pa)
+                if dpa * (hi - lo) >= 0:
+                    rec, p_rec = hi, p_hi
+                    hi, p_hi = lo, p_lo
+                else:
+                    rec, p_rec = lo, p_lo
+                lo, p_lo, dp_lo = a, pa, dpa
+        return done(lo, p_lo, success=False)
+
+    a_prev, p_prev, dp_prev = 0.0, phi0, d0
+    a = float(alpha0) if alpha_max is None else min(float(alpha0), alpha_max)
+    for i in range(max_iter):
+        pa = ev.phi(a)
+        if armijo_fails(a, pa) or (i > 0 and pa >= p_prev):
+            return zoom(a_prev, a, p_prev, pa, dp_prev)
+        dpa = ev.dphi(a)
+        if curvature_ok(dpa):
+            return done(a, pa)
+        if dpa >= 0:
+            return zoom(a, a_prev, pa, p_prev, dpa)
+        if alpha_max is not None and a >= alpha_max:
+            break
+        a_prev, p_prev, dp_prev = a, pa, dpa
+        a = expand * a if alpha_max is None else min(expand * a, alpha_max)
+    return done(a, pa, success=False)
+
+
+def exact_quadratic(A, g, d=None) -> LineSearchResult:
+    r"""The exact minimiser along :math:`d` of a quadratic with Hessian :math:`A`:
+
+    .. math:: \alpha^\star = \arg\min_\alpha f(x + \alpha d) = -\frac{g^\top d}{d^\top A d},\qquad
+              \alpha^\star = \frac{g^\top g}{g^\top A g}\ \text{ for } d = -g.
+
+    ``A`` is a matrix or a function :math:`v \mapsto Av`; no evaluation of :math:`f` or
+    :math:`\nabla f` is spent (one product with :math:`A`). Raises ``ValueError`` when :math:`d` is
+    not a descent direction or the curvature :math:`d^\top A d` is not positive (no minimiser).
+    """
+    g = np.asarray(g, dtype=float)
+    d = -g if d is None else np.asarray(d, dtype=float)
+    slope = _slope(g, d)
+    Ad = A(d) if callable(A) else np.asarray(A, dtype=float) @ d
+    curv = float(np.dot(d.ravel(), np.ravel(Ad)))
+    if not (curv > 0 and math.isfinite(curv)):
+        raise ValueError(f"the curvature along d must be positive for an exact step, got d·Ad = {curv}")
+    return LineSearchResult(-slope / curv)
+
+
+def polyak(f_x: float, g, f_star: float, gamma: float = 1.0, max_step: float | None = None) -> LineSearchResult:
+    r"""Polyak's step for :math:`d = -g`, :math:`\alpha = \gamma\,(f(x) - f^\star)/\lVert g\rVert^2`
+    (optionally capped at ``max_step``). It needs :math:`f^\star`; :math:`f(x) < f^\star` means the
+    value given for :math:`f^\star` is wrong and raises ``ValueError``, as does a zero gradient."""
+    _pos("gamma", gamma)
+    if max_step is not None:
+        _pos("max_step", max_step)
+    gap = float(f_x) - float(f_star)
+    if not math.isfinite(gap):
+        raise ValueError(f"f(x) - f_star is not finite (f(x) = {f_x}, f_star = {f_star})")
+    if gap < 0:
+        raise ValueError(f"f_star must not exceed f(x): f_star={f_star} > f(x)={f_x}")
+    gg = float(np.sum(np.asarray(g, dtype=float) ** 2))
+    if gg == 0:
+        raise ValueError("Polyak's step is undefined at a zero gradient")
+    step = gamma * gap / gg
+    if max_step is not None:
+        step = min(step, max_step)
+    return LineSearchResult(step)
+
+
+class BarzilaiBorwein:
+    r"""The Barzilai--Borwein step, a stateful rule: with :math:`s = x_k - x_{k-1}` and
+    :math:`y = g_k - g_{k-1}`,
+
+    .. math:: \alpha_k^{\mathrm{BB1}} = \frac{s^\top s}{s^\top y}, \qquad
+              \alpha_k^{\mathrm{BB2}} = \frac{s^\top y}{y^\top y},
+
+    clipped to ``[alpha_min, alpha_max]``; the first call returns ``alpha0``. On a quadratic,
+    :math:`y = As` and both are inverse Rayleigh quotients, so they lie in :math:`[1/L, 1/\mu]`.
+    When :math:`s^\top y \le 0` (negative curvature) the previous step is kept and the result has
+    ``success=False``. Call :meth:`reset` before a new run.
+    """
+
+    def __init__(self, variant: str = "BB1", alpha0: float = 1e-3, alpha_min: float = 1e-12,
+                 alpha_max: float = 1e12):
+        if variant not in ("BB1", "BB2"):
+            raise ValueError(f"variant must be 'BB1' or 'BB2', got variant={variant!r}")
+        self.variant = variant
+        self.alpha0 = _pos("alpha0", alpha0)
+        self.alpha_min = _pos("alpha_min", alpha_min)
+        self.alpha_max = _pos("alpha_max", alpha_max)
+        if self.alpha_min > self.alpha_max:
+            raise ValueError(f"alpha_min must not exceed alpha_max, got alpha_min={alpha_min} > alpha_max={alpha_max}")
+        self.reset()
+
+    def reset(self) -> None:
+        self._x = self._g = None
+        self._step = self.alpha0
+
+    def __call__(self, x, g) -> LineSearchResult:
+        x, g = np.array(x, dtype=float), np.array(g, dtype=float)
+        ok = True
+        if self._x is not None:
+            s, y = (x - self._x).ravel(), (g - self._g).ravel()
+            sy = float(s @ y)
+            if sy > 0 and math.isfinite(sy):
+                raw = float(s @ s) / sy if self.variant == "BB1" else sy / float(y @ y)
+                self._step = min(max(raw, self.alpha_min), self.alpha_max)
+            else:
+                ok = False
+        self._x, self._g = x, g
+        return LineSearchResult(self._step, success=ok)
+
+
+class GDWithSearch:
+    """Gradient descent :math:`x_{k+1} = x_k - \\alpha_k g_k` with :math:`\\alpha_k` chosen by a search.
+
+    A method for :func:`gdlab.runner.run`: ``method(x, g, k) -> x_next``. It records, per step,
+    ``steps`` (:math:`\\alpha_k`), ``nfev`` and ``ngev`` (evaluations the search spent, on top of the
+    runner's own :math:`f(x_k)` and :math:`g_k`; Polyak's step counts its one :math:`f(x_k)`) and
+    ``success``. At ``k == 0`` the records and any state (Barzilai--Borwein) are cleared, so one
+    method can serve several runs. At an exactly zero gradient it stays put (step 0).
+    """
+
+    NAMES = ("armijo", "wolfe", "strong_wolfe", "exact", "polyak", "bb1", "bb2")
+
+    def __init__(self, problem, search: str | Callable = "armijo", **options):
+        if isinstance(search, str) and search not in self.NAMES:
+            raise ValueError(f"search must be one of {self.NAMES} or a callable, got search={search!r}")
+        if search == "exact" and not (hasattr(problem, "A") or hasattr(problem, "hess")):
+            raise ValueError("search='exact' needs a quadratic problem with a Hessian (problem.A or problem.hess)")
+        if search == "polyak" and getattr(problem, "f_star", None) is None:
+            raise ValueError("search='polyak' needs problem.f_star")
+        self.problem, self.search, self.options = problem, search, dict(options)
+        self._bb = BarzilaiBorwein(search.upper(), **options) if search in ("bb1", "bb2") else None
+        self._clear()
+
+    def _clear(self):
+        self.steps: list[float] = []
+        self.nfev: list[int] = []
+        self.ngev: list[int] = []
+        self.success: list[bool] = []
+        if self._bb is not None:
+            self._bb.reset()
+
+    def _result(self, x, g) -> LineSearchResult:
+        p, s, o = self.problem, self.search, self.options
+        d = -g
+        if s == "armijo":
+            return armijo(p.f, x, d, g, **o)
+        if s in ("wolfe", "strong_wolfe"):
+            return wolfe(p.f, p.grad, x, d, g, strong=(s == "strong_wolfe"), **o)
+        if s == "exact":
+            A = p.A if hasattr(p, "A") else p.hess(x)
+            return exact_quadratic(A, g)
+        if s == "polyak":
+            r = polyak(p.f(x), g, p.f_star, **o)
+            return LineSearchResult(r.step, nfev=1)
+        if self._bb is not None:
+            return self._bb(x, g)
+        return s(p, x, d, g)
+
+    def __call__(self, x, g, k):
+        if k == 0:
+            self._clear()
+        x, g = np.asarray(x, dtype=float), np.asarray(g, dtype=float)
+        if not np.any(g):
+            r = LineSearchResult(0.0)
+            if self._bb is not None:  # keep the BB state in step with the iterates
+                self._bb(x, g)
+        else:
+            r = self._result(x, g)
+        self.steps.append(float(r.step))
+        self.nfev.append(r.nfev)
+        self.ngev.append(r.ngev)
+        self.success.append(r.success)
+        return x - r.step * g
+
+
+def gd_with(problem, search: str | Callable = "armijo", **options) -> GDWithSearch:
+    """Gradient descent whose step is chosen by ``search`` on ``problem`` (see :class:`GDWithSearch`).
+
+    ``search`` is one of ``"armijo"``, ``"wolfe"``, ``"strong_wolfe"``, ``"exact"`` (quadratics),
+    ``"polyak"`` (needs ``problem.f_star``), ``"bb1"``, ``"bb2"``, or a callable
+    ``search(problem, x, d, g) -> LineSearchResult``; ``options`` go to the search
+    (e.g. ``c=0.3, beta=0.7`` for Armijo). ``problem`` needs ``f`` and ``grad`` (and ``A`` or
+    ``hess`` for ``"exact"``).
+    """
+    return GDWithSearch(problem, search, **options)
