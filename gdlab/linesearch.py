@@ -356,6 +356,13 @@ class GDWithSearch:
         self._bb = BarzilaiBorwein(search.upper(), **options) if search in ("bb1", "bb2") else None
         self._clear()
 
+    @property
+    def last_lr(self) -> float:
+        """The step taken by the latest call (read by :func:`gdlab.runner.run` into ``Trace.lrs``)."""
+        if not self.steps:
+            raise AttributeError("no step has been taken yet")
+        return self.steps[-1]
+
     def _clear(self):
         self.steps: list[float] = []
         self.nfev: list[int] = []

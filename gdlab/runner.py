@@ -100,7 +100,10 @@ def run(problem, method: Callable, x0=None, steps: int = 100, *, oracle: Callabl
     x_star = getattr(problem, "x_star", None)
 
     xs, fs, gns, lrs = [], [], [], []
-    has_lr = hasattr(method, "lr")
+    # a method reports its step either before the call (``lr``, fixed or scheduled) or, when the step
+    # is only known once taken (a line search), after it (``last_lr``)
+    lr_after = hasattr(type(method), "last_lr")
+    has_lr = lr_after or hasattr(method, "lr")
     diverged, reason = False, ""
     f_ref = _scalar(problem.f(x))
     gap0 = abs(f_ref - (f_star if f_star is not None else f_ref))
@@ -124,10 +127,12 @@ def run(problem, method: Callable, x0=None, steps: int = 100, *, oracle: Callabl
         gns.append(float(np.linalg.norm(g)))
         if k == steps:
             break
-        if has_lr:
+        if has_lr and not lr_after:
             lrs.append(float(method.lr))
         gk = g if oracle is None else np.asarray(oracle(x, k), dtype=float).reshape(problem.dim)
         x_next = np.asarray(method(x, gk, k), dtype=float).reshape(problem.dim)
+        if lr_after:
+            lrs.append(float(method.last_lr))
         x = np.array(x_next, copy=True)
 
     xs_a = np.array(xs, dtype=float).reshape(-1, problem.dim)

@@ -218,3 +218,16 @@ def test_gd_with_rosenbrock_wolfe_beats_fixed_step():
     fixed = run(p, lambda x, g, k: x - g / p.L, steps=300)
     assert tr.f_gap[-1] < fixed.f_gap[-1]
     assert sum(m.nfev) > 300  # the search pays for it in evaluations
+
+
+def test_runner_records_the_step_a_line_search_took():
+    from gdlab import problems, runner
+    from gdlab.linesearch import gd_with
+
+    quad = problems.Quadratic.with_condition(5, L=10.0, mu=1.0, seed=3)
+    method = gd_with(quad, "exact")
+    trace = runner.run(quad, method, steps=12)
+    assert trace.lrs is not None and len(trace.lrs) == 12
+    np.testing.assert_array_equal(trace.lrs, np.array(method.steps))
+    # the exact step on a quadratic lies in [1/L, 1/mu]
+    assert np.all(trace.lrs >= 1 / quad.L - 1e-12) and np.all(trace.lrs <= 1 / quad.mu + 1e-12)
