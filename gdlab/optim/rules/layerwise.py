@@ -1,1 +1,240 @@
-"""(rules of this module are added here)"""
+r"""Layer-wise rules: LARS (You et al. 2017), LAMB (You et al. 2020) and AdamP (Heo et al. 2021).
+
+Each rescales or projects the update of a whole tensor ("layer") using the norm of that tensor,
+so these rules treat each parameter tensor as a unit, never coordinate by coordinate.
+"""
+
+from __future__ import annotations
+
+import math
+
+from ..base import Context, Rule, check_betas, check_eps, check_lr, check_nonneg, check_unit
+from ..pieces import adam_moments, adam_ratio, apply_update
+
+
+def _trust_ratio(w_norm: float, u_norm: float, clip: float | None = None) -> float:
+    r""":math:`\varphi(\lVert x\rVert)/\lVert u\rVert`, and 1 when either norm is 0."""
+    if w_norm == 0.0 or u_norm == 0.0:
+        return 1.0
+    return (min(w_norm, clip) if clip is not None else w_norm) / u_norm
+
+
+class LAMB(Rule):
+    r"""LAMB (You et al. 2020, Alg. 2): Adam's direction, rescaled per tensor to the tensor's norm.
+
+    .. math::
+        m_t &\leftarrow \beta_1 m_{t-1} + (1-\beta_1) g_t,\qquad
+        v_t \leftarrow \beta_2 v_{t-1} + (1-\beta_2) g_t^2 \\
+        r_t &= \frac{m_t/(1-\beta_1^t)}{\sqrt{v_t/(1-\beta_2^t)} + \epsilon},\qquad
+        u_t = r_t + \lambda\theta_{t-1} \\
+        \theta_t &\leftarrow \theta_{t-1} - \eta\,\frac{\varphi(\lVert\theta_{t-1}\rVert)}{\lVert u_t\rVert}\,u_t
+
+    per parameter tensor, with :math:`\varphi(z) = z` (the paper), or :math:`\varphi(z) = \min(z, c)`
+    with ``trust_clip=c``. The trust ratio is 1 when :math:`\lVert\theta\rVert = 0` or
+    :math:`\lVert u\rVert = 0`. Each step records the ratios (``stats["trust_ratio"]`` with
+    ``track_stats=True``).
+
+    Where libraries differ: NVIDIA's and ``pytorch_optimizer.Lamb`` clamp :math:`\lVert\theta\rVert`
+    at 10 (``trust_clip=10`` here); ``pytorch_optimizer.Lamb`` (4.1) computes the ratio on the
+    uncorrected :math:`m/(\sqrt{v}+\epsilon)` and then multiplies the step by :math:`1/(1-\beta_1^t)`, so
+    its early steps are larger by that factor (10× at :math:`t = 1`); it also applies the decay to
+    :math:`\theta` outside the trust ratio and divides by :math:`\lVert u\rVert + \epsilon`; timm's ``Lamb`` skips the ratio when
+    :math:`\lambda = 0` unless ``always_adapt=True`` (``always_adapt=False`` here gives that).
+
+    Defaults: ``lr=1e-3, betas=(0.9, 0.999), eps=1e-6, weight_decay=0.01``. Buffers: ``exp_avg``,
+    ``exp_avg_sq``: 8 bytes/param in fp32.
+    """
+
+    name = "LAMB"
+    defaults = dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-6, weight_decay=0.01, trust_clip=None,
+                    always_adapt=True, maximize=False)
+    buffers = ("exp_avg", "exp_avg_sq")
+    convention = ("You et al. 2020, Alg. 2: ε on the bias-corrected √v̂, decay inside u = r + λθ, "
+                  "trust ratio ‖θ‖/‖u‖ per tensor (1 when a norm is 0), no clamp unless trust_clip is set.")
+    equation = (r"u_t = \frac{\hat m_t}{\sqrt{\hat v_t}+\epsilon} + \lambda\theta_{t-1},\ "
+                r"\theta_t = \theta_{t-1} - \eta\frac{\lVert\theta_{t-1}\rVert}{\lVert u_t\rVert}u_t")
+    cite = "you2020large"
+
+    def validate(self, hp: dict) -> None:
+        check_lr(hp)
+        check_eps(hp)
+        check_betas(hp)
+        check_nonneg(hp, "weight_decay", "weight_decay")
+        clip = hp.get("trust_clip")
+        if clip is not None and not (math.isfinite(clip) and clip > 0):
+            raise ValueError(f"Invalid trust_clip value: trust_clip={clip} (expected None or > 0)")
+
+    def init_state(self, ops, p, hp):
+        return {"exp_avg": ops.zeros_like(p), "exp_avg_sq": ops.zeros_like(p)}
+
+    def update(self, ctx: Context) -> None:
+        ops, hp = ctx.ops, ctx.group
+        wd = hp["weight_decay"]
+        m, v = adam_moments(ctx, ctx.grads)
+        num, den, scale = adam_ratio(ctx, m, v)
+        u = ops.mul(ops.div(num, den), scale)               # r = m̂/(√v̂ + ε)
+        if wd != 0.0:
+            ops.add_(u, ctx.params, alpha=wd)               # u = r + λθ
+        if hp["always_adapt"] or wd != 0.0:
+            ratios = [_trust_ratio(w, n, hp["trust_clip"])
+                      for w, n in zip(ops.norms(ctx.params), ops.norms(u))]
+        else:
+            ratios = [1.0] * len(u)
+        ctx.record("trust_ratio", ratios)
+        apply_update(ctx, u, scale=ratios)                  # θ ← θ − η φ(‖θ‖)/‖u‖ · u
+
+
+class LARS(Rule):
+    r"""LARS (You, Gitman & Ginsburg 2017, Alg. 1): momentum SGD with a layer-wise local rate.
+
+    .. math::
+        \lambda^l &= \eta_{tc}\,\frac{\lVert w^l\rVert}{\lVert g^l\rVert + \beta\lVert w^l\rVert} \\
+        v^l &\leftarrow m\,v^l + \gamma\,\lambda^l\,(g^l + \beta w^l) \\
+        w^l &\leftarrow w^l - v^l
+
+    for each parameter tensor :math:`l`, with global rate :math:`\gamma` (``lr``), trust coefficient
+    :math:`\eta_{tc}` (``trust_coefficient=1e-3``), momentum :math:`m` and weight decay :math:`\beta`.
+    The local rate is 1 when :math:`\lVert w\rVert = 0` or the denominator is 0 (the convention of
+    NVIDIA's LARC and of ``pytorch_optimizer.LARS``). With ``exclude_1d=True`` tensors with at most one
+    dimension (biases, normalisation scales) get :math:`\lambda^l = 1` and no decay, as is common
+    practice (not part of the paper). The rate :math:`\gamma` sits inside the velocity, as in the paper:
+    after a change of ``lr`` this differs from torch.optim.SGD's form, which multiplies the whole buffer.
+    Each step records the local rates (``stats["trust_ratio"]``).
+
+    Defaults: ``lr=0.1, momentum=0.9, weight_decay=5e-4, trust_coefficient=1e-3``.
+    Buffers: ``momentum_buffer``: 4 bytes/param in fp32.
+    """
+
+    name = "LARS"
+    defaults = dict(lr=0.1, momentum=0.9, weight_decay=5e-4, trust_coefficient=1e-3, exclude_1d=False,
+                    maximize=False)
+    buffers = ("momentum_buffer",)
+    convention = ("You et al. 2017, Alg. 1: local rate η_tc‖w‖/(‖g‖ + β‖w‖) (1 when a norm is 0), "
+                  "v ← mv + γ·local·(g + βw), w ← w − v; the global rate is inside the velocity.")
+    equation = (r"v = m v + \gamma\,\eta_{tc}\frac{\lVert w\rVert}{\lVert g\rVert+\beta\lVert w\rVert}(g + \beta w),"
+                r"\ w = w - v")
+    cite = "you2017large"
+
+    def validate(self, hp: dict) -> None:
+        check_lr(hp)
+        check_unit(hp, "momentum")
+        check_nonneg(hp, "weight_decay", "weight_decay")
+        tc = hp.get("trust_coefficient")
+        if tc is not None and not (math.isfinite(tc) and tc > 0):
+            raise ValueError(f"Invalid trust_coefficient value: trust_coefficient={tc} (expected > 0)")
+
+    def init_state(self, ops, p, hp):
+        return {"momentum_buffer": ops.zeros_like(p)}
+
+    def update(self, ctx: Context) -> None:
+        ops, hp = ctx.ops, ctx.group
+        beta, lr = hp["weight_decay"], hp["lr"]
+        local, decay = [], []
+        for p, w, g in zip(ctx.params, ops.norms(ctx.params), ops.norms(ctx.grads)):
+            if hp["exclude_1d"] and p.ndim <= 1:
+                local.append(1.0)
+                decay.append(0.0)
+                continue
+            den = g + beta * w
+            local.append(hp["trust_coefficient"] * w / den if (w > 0.0 and den > 0.0) else 1.0)
+            decay.append(beta)
+        ctx.record("trust_ratio", local)
+        d = ops.add(ctx.grads, ctx.params, alpha=decay) if any(decay) else ctx.grads  # g + βw
+        v = ctx.buffer("momentum_buffer")
+        ops.mul_(v, hp["momentum"])
+        ops.add_(v, d, alpha=[lr * c for c in local])      # v ← mv + γλˡ(g + βw)
+        ops.add_(ctx.params, v, alpha=-1.0)                 # w ← w − v
+
+
+def _cosine_rows(x, y, eps: float):
+    r"""Row-wise :math:`|\langle x_i, y_i\rangle| / (\max(\lVert x_i\rVert,\epsilon)\max(\lVert y_i\rVert,\epsilon))`."""
+    nx = (x * x).sum(axis=1) ** 0.5
+    ny = (y * y).sum(axis=1) ** 0.5
+    return abs((x * y).sum(axis=1)) / (nx.clip(eps, None) * ny.clip(eps, None))
+
+
+def adamp_projection(p, grad, update, delta: float, eps: float):
+    r"""AdamP's projection (Heo et al. 2021, Alg. 1–2) for one tensor with ``ndim > 1``.
+
+    For the channel view (one row per output channel, :math:`p` reshaped to :math:`(d_0, -1)`) and
+    then the layer view (one row), if :math:`\max_i |\cos(g_i, p_i)| < \delta/\sqrt{n}` (:math:`n` the
+    row length), the weight is judged scale-invariant and the radial part is removed,
+
+    .. math:: u_i \leftarrow u_i - \langle \hat p_i, u_i\rangle\,\hat p_i,\qquad
+              \hat p_i = p_i/(\lVert p_i\rVert + \epsilon);
+
+    returns ``(update, projected)``. The first view that passes is used, as in the authors' code.
+    """
+    for rows in (p.shape[0], 1):
+        pv = p.reshape(rows, -1)
+        if float(_cosine_rows(grad.reshape(rows, -1), pv, eps).max()) < delta / math.sqrt(pv.shape[1]):
+            pn = pv / (((pv * pv).sum(axis=1) ** 0.5) + eps).reshape(rows, 1)
+            uv = update.reshape(rows, -1)
+            radial = (pn * uv).sum(axis=1).reshape(rows, 1)
+            return (uv - pn * radial).reshape(p.shape), True
+    return update, False
+
+
+class AdamP(Rule):
+    r"""AdamP (Heo et al. 2021): Adam whose update loses its radial part on scale-invariant weights.
+
+    .. math::
+        m_t &\leftarrow \beta_1 m_{t-1} + (1-\beta_1) g_t,\qquad v_t \leftarrow \beta_2 v_{t-1} + (1-\beta_2) g_t^2 \\
+        p_t &= \frac{m_t}{\sqrt{v_t/(1-\beta_2^t)} + \epsilon}\quad
+              \Bigl(\text{Nesterov: } \frac{\beta_1 m_t + (1-\beta_1)g_t}{\sqrt{v_t/(1-\beta_2^t)}+\epsilon}\Bigr) \\
+        p_t &\leftarrow \Pi_{\theta}(p_t) \text{ if } \max|\cos(g_t, \theta)| < \delta/\sqrt{n},\quad
+              \text{and then } \lambda \leftarrow \lambda\cdot\texttt{wd\_ratio} \\
+        \theta_t &\leftarrow \theta_{t-1}(1 - \eta\lambda) - \frac{\eta}{1-\beta_1^t}\,p_t
+
+    where :math:`\Pi_\theta` removes the component along :math:`\theta` per channel or for the whole
+    layer (:func:`adamp_projection`); only tensors with ``ndim > 1`` are tested. The decay is
+    decoupled and scaled by :math:`\eta`, as in the authors' code (``clovaai/AdamP``).
+    ``pytorch_optimizer.AdamP`` adds :math:`\epsilon` to the raw :math:`\sqrt{v_t}` (then multiplies by
+    :math:`\sqrt{1-\beta_2^t}`); the two agree when :math:`\epsilon = 0`.
+
+    Defaults: ``lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, delta=0.1, wd_ratio=0.1``.
+    Buffers: ``exp_avg``, ``exp_avg_sq``: 8 bytes/param in fp32. Records which tensors were projected
+    (``stats["projected"]``).
+    """
+
+    name = "AdamP"
+    defaults = dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, delta=0.1, wd_ratio=0.1,
+                    nesterov=False, maximize=False)
+    buffers = ("exp_avg", "exp_avg_sq")
+    convention = ("Heo et al. 2021 / clovaai code: ε on √v̂, projection tested on the channel then the layer view "
+                  "for ndim > 1, decoupled decay η·λ·wd_ratio when projected.")
+    equation = (r"\theta_t = \theta_{t-1}(1-\eta\lambda') - \frac{\eta}{1-\beta_1^t}\Pi_\theta\Bigl("
+                r"\frac{m_t}{\sqrt{\hat v_t}+\epsilon}\Bigr)")
+    cite = "heo2021adamp"
+
+    def validate(self, hp: dict) -> None:
+        check_lr(hp)
+        check_eps(hp)
+        check_betas(hp)
+        check_nonneg(hp, "weight_decay", "weight_decay")
+        check_nonneg(hp, "delta")
+        check_unit(hp, "wd_ratio", closed_top=True)
+
+    def init_state(self, ops, p, hp):
+        return {"exp_avg": ops.zeros_like(p), "exp_avg_sq": ops.zeros_like(p)}
+
+    def update(self, ctx: Context) -> None:
+        ops, hp = ctx.ops, ctx.group
+        b1 = hp["betas"][0]
+        m, v = adam_moments(ctx, ctx.grads)
+        num, den, scale = adam_ratio(ctx, m, v)             # m̂/(√v̂+ε) = scale · m/den
+        if hp["nesterov"]:
+            num = ops.mul(m, b1)
+            ops.add_(num, ctx.grads, alpha=1.0 - b1)
+        upd = ops.div(num, den)
+        ratios, projected = [], []
+        for i, (p, g) in enumerate(zip(ctx.params, ctx.grads)):
+            done = False
+            if p.ndim > 1:
+                upd[i], done = adamp_projection(p, g, upd[i], hp["delta"], hp["eps"])
+            projected.append(done)
+            ratios.append(hp["wd_ratio"] if done else 1.0)
+        ctx.record("projected", projected)
+        if hp["weight_decay"] != 0.0:
+            ops.mul_(ctx.params, [1.0 - hp["lr"] * hp["weight_decay"] * r for r in ratios])
+        apply_update(ctx, upd, scale=scale)
