@@ -37,8 +37,23 @@ class Context:
         return [s[name] for s in self.states]
 
     def record(self, key: str, value) -> None:
+        """Store a statistic of this step (kept only when the optimizer tracks statistics)."""
         if self.stats is not None:
             self.stats[key] = value
+
+    def record_per_param(self, key: str, values: list) -> None:
+        """Store one value per parameter: a single float when they all agree, else the list.
+
+        Parameters of a group share a step count unless some skipped a step (gradient ``None``),
+        so step-dependent quantities (RAdam's ρ_t, Adafactor's relative step) are usually one number.
+        """
+        if self.stats is None:
+            return
+        vals = list(values)
+        if vals and all(v == vals[0] for v in vals):
+            self.stats[key] = vals[0]
+        else:
+            self.stats[key] = vals
 
 
 #: every concrete rule, by name (filled as rule classes are defined)
@@ -72,9 +87,20 @@ class Rule:
         """Raise ``ValueError`` naming the argument for an invalid hyperparameter."""
         check_lr(hp)
 
+    def validate_face(self, hp: dict, face: str) -> None:
+        """Reject options one face cannot honour (``face`` is ``"torch"`` or ``"numpy"``)."""
+
     def init_state(self, ops, p, hp: dict) -> dict:
         """Per-parameter buffers, created lazily at the parameter's first step."""
         return {}
+
+    def lookahead_point(self, ops, params: list, states: list[dict], hp: dict) -> list | None:
+        """Where the next gradient must be taken, or ``None`` for "at the parameters".
+
+        Rules that evaluate the gradient away from the iterate (Nesterov's look-ahead form)
+        return new arrays; the parameters are not modified.
+        """
+        return None
 
     def update(self, ctx: Context) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -133,3 +159,25 @@ def check_unit(hp: dict, name: str, closed_top: bool = False) -> None:
     ok = 0.0 <= v <= 1.0 if closed_top else 0.0 <= v < 1.0
     if not ok:
         raise ValueError(f"Invalid {name} value: {name}={v}")
+
+
+def check_choice(hp: dict, name: str, choices: tuple) -> None:
+    """A string option that must be one of ``choices`` (e.g. ``momentum_form``)."""
+    v = hp.get(name)
+    if v is None:
+        return
+    if v not in choices:
+        raise ValueError(f"Invalid {name} value: {name}={v!r} (expected one of {choices})")
+
+
+def check_range(hp: dict, name: str, lo: float | None = None, hi: float | None = None,
+                what: str | None = None) -> None:
+    """A finite number with ``lo <= value <= hi`` (either bound may be omitted)."""
+    v = hp.get(name)
+    if v is None:
+        return
+    ok = isinstance(v, (int, float)) and math.isfinite(v)
+    ok = ok and (lo is None or v >= lo) and (hi is None or v <= hi)
+    if not ok:
+        bounds = f"[{'-inf' if lo is None else lo}, {'inf' if hi is None else hi}]"
+        raise ValueError(f"Invalid {what or name} value: {name}={v} (expected a number in {bounds})")

@@ -9,6 +9,17 @@
 An instance is also a valid method for :func:`gdlab.runner.run`, which calls
 ``method(x, g, k)``. For several arrays use :meth:`NumpyOptimizer.step_arrays`, which
 updates a list of arrays in place, like a torch optimizer's ``step``.
+
+Methods that take the gradient away from the iterate (Nesterov's look-ahead form,
+``SGD(momentum=0.9, nesterov=True, nesterov_form="lookahead")``) say where:
+``g = grad(opt.lookahead_point(x)); x = opt(x, g)``. For every other rule
+``opt.lookahead_point(x)`` is ``x`` itself.
+
+``nonfinite`` and ``track_stats`` behave as in the torch face: ``"propagate"`` (default),
+``"raise"`` (``FloatingPointError``) or ``"skip"`` (parameters and state unchanged) for
+NaN/Inf gradient entries; with ``track_stats=True``, ``opt.stats`` holds the update norm,
+the effective per-coordinate rate |Δx_i|/|g_i| (min/median/max), the non-finite count and
+whatever the rule records.
 The arithmetic is the rule's own (:mod:`gdlab.optim.rules`), run by
 :class:`~gdlab.optim.ops.NumpyOps`; no torch is imported.
 """
@@ -23,13 +34,15 @@ from .base import Context, Rule
 from .ops import NumpyOps
 from .rules import RULES
 
+_NONFINITE = ("propagate", "raise", "skip")
+
 
 class NumpyOptimizer:
     """A rule with its hyperparameters and its state, acting on NumPy arrays."""
 
     rule_class: type[Rule] = Rule
 
-    def __init__(self, track_stats: bool = False, **hyper: Any):
+    def __init__(self, track_stats: bool = False, nonfinite: str = "propagate", **hyper: Any):
         self.rule = self.rule_class()
         hp = dict(self.rule.defaults)
         unknown = set(hyper) - set(hp)
@@ -37,9 +50,13 @@ class NumpyOptimizer:
             raise TypeError(f"{type(self).__name__} got unexpected argument(s): {sorted(unknown)}")
         hp.update(hyper)
         self.rule.validate(hp)
+        self.rule.validate_face(hp, "numpy")
+        if nonfinite not in _NONFINITE:
+            raise ValueError(f"Invalid nonfinite value: nonfinite={nonfinite!r} (expected one of {_NONFINITE})")
         self.group = hp
         self.ops = NumpyOps()
         self.track_stats = track_stats
+        self.nonfinite = nonfinite
         self.reset()
 
     def reset(self) -> None:
@@ -57,21 +74,46 @@ class NumpyOptimizer:
 
     def step_arrays(self, params: list, grads: list, extras: dict | None = None) -> None:
         """Update ``params`` (float arrays) in place from ``grads``."""
-        if not self.states:
-            self.states = [dict(step=0, **self.rule.init_state(self.ops, p, self.group)) for p in params]
-        if len(self.states) != len(params):
+        if self.states and len(self.states) != len(params):
             raise ValueError(f"this optimizer holds state for {len(self.states)} arrays, got {len(params)}")
         grads = [np.asarray(g, dtype=p.dtype) for g, p in zip(grads, params)]
+        bad = 0
+        if self.nonfinite != "propagate" or self.track_stats:
+            counts = self.ops.nonfinite_counts(grads)
+            bad = sum(counts)
+            if bad and self.nonfinite == "raise":
+                j = next(i for i, c in enumerate(counts) if c)
+                raise FloatingPointError(f"{type(self).__name__}: gradient of array {j} (shape "
+                                         f"{np.shape(grads[j])}) has {counts[j]} non-finite entries")
+            if bad and self.nonfinite == "skip":
+                self.stats = {"nonfinite": bad, "skipped": True}
+                return
+        if not self.states:
+            self.states = [dict(step=0, **self.rule.init_state(self.ops, p, self.group)) for p in params]
         if self.group.get("maximize"):
             grads = [-g for g in grads]
         for s in self.states:
             s["step"] += 1
-        stats = {} if self.track_stats else None
+        stats = {"nonfinite": bad} if self.track_stats else None
+        before = self.ops.clone(params) if self.track_stats else None
         ctx = Context(ops=self.ops, params=params, grads=grads, states=self.states,
                       steps=[s["step"] for s in self.states], group=self.group, stats=stats,
                       extras=extras or {})
         self.rule.update(ctx)
+        if stats is not None:
+            _effective_stats(stats, before, params, grads, self.group)
         self.stats = stats or {}
+
+    def lookahead_points(self, params: list) -> list:
+        """Where the next gradients must be taken for ``params`` (new arrays; the state is not changed)."""
+        if not self.states:
+            return self.ops.clone(params)
+        pts = self.rule.lookahead_point(self.ops, params, self.states, self.group)
+        return self.ops.clone(params) if pts is None else pts
+
+    def lookahead_point(self, x):
+        """Where the gradient of the next step from iterate ``x`` must be taken (``x`` for most rules)."""
+        return self.lookahead_points([np.array(x, dtype=float, copy=True)])[0]
 
     def __call__(self, x, g, k: int | None = None, **extras):
         """One step from iterate ``x`` with gradient ``g``; returns the new iterate (``x`` is not changed)."""
@@ -82,6 +124,19 @@ class NumpyOptimizer:
     def __repr__(self) -> str:
         hp = ", ".join(f"{k}={v!r}" for k, v in self.group.items() if self.rule.defaults.get(k) != v)
         return f"{type(self).__name__}({hp})"
+
+
+def _effective_stats(stats: dict, before: list, params: list, grads: list, group: dict) -> None:
+    """Update norm and effective per-coordinate rate |Δx_i|/|g_i| (min, median, max)."""
+    deltas = [p - b for p, b in zip(params, before)]
+    stats["update_norm"] = float(np.sqrt(sum(float(np.sum(np.square(d))) for d in deltas)))
+    ratios = [np.abs(d[g != 0]) / np.abs(g[g != 0]) for d, g in zip(deltas, grads) if np.any(g != 0)]
+    if ratios:
+        r = np.concatenate([np.ravel(x) for x in ratios])
+        stats["lr_eff_min"] = float(r.min())
+        stats["lr_eff_median"] = float(np.sort(r)[(r.size - 1) // 2])  # the lower median, as torch.median
+        stats["lr_eff_max"] = float(r.max())
+    stats["lr"] = float(group["lr"])
 
 
 def _make(rule_class: type[Rule]) -> type[NumpyOptimizer]:

@@ -46,6 +46,10 @@ class NumpyOps:
     def full_like(self, x, value):
         return np.full_like(x, value)
 
+    def zeros(self, shape, like):
+        """Zeros of ``shape`` with ``like``'s dtype (and device)."""
+        return np.zeros(tuple(shape), dtype=np.asarray(like).dtype)
+
     def clone(self, xs):
         return [np.array(x, copy=True) for x in xs]
 
@@ -157,6 +161,26 @@ class NumpyOps:
     def nonfinite_counts(self, xs) -> list[int]:
         return [int(np.size(x) - np.count_nonzero(np.isfinite(x))) for x in xs]
 
+    # --- per-array helpers (factored rules: Adafactor) ----------------------------------
+    def mean_sq(self, x, dim: int):
+        """Mean of x² along ``dim``, keeping the dimension (a row or column second moment)."""
+        return np.mean(np.square(x), axis=dim, keepdims=True)
+
+    def mean(self, x, dim: int):
+        """Mean along ``dim``, keeping the dimension."""
+        return np.mean(x, axis=dim, keepdims=True)
+
+    def rms(self, xs) -> list[float]:
+        """Root mean square of each array, ‖x‖/√numel (0 for an empty array)."""
+        return [float(np.sqrt(np.mean(np.square(x)))) if np.size(x) else 0.0 for x in xs]
+
+    def ndim(self, x) -> int:
+        return int(np.ndim(x))
+
+    def finfo_eps(self, x) -> float:
+        """Machine epsilon of x's floating dtype."""
+        return float(np.finfo(np.asarray(x).dtype).eps)
+
     # --- per-array linear algebra (matrix rules: Shampoo, SOAP, Muon) -----------------
     def matmul(self, a, b):
         return a @ b
@@ -197,6 +221,9 @@ class TorchOps:
 
     def full_like(self, x, value):
         return self.torch.full_like(x, value, memory_format=self.torch.preserve_format)
+
+    def zeros(self, shape, like):
+        return self.torch.zeros(tuple(shape), dtype=like.dtype, device=like.device)
 
     def clone(self, xs):
         return [x.clone() for x in xs]
@@ -370,6 +397,22 @@ class TorchOps:
 
     def nonfinite_counts(self, xs) -> list[int]:
         return [int(x.numel() - self.torch.isfinite(x).sum()) for x in xs]
+
+    def mean_sq(self, x, dim: int):
+        n = x.shape[dim]
+        return self.torch.linalg.vector_norm(x, dim=dim, keepdim=True).square_().div_(n)
+
+    def mean(self, x, dim: int):
+        return x.mean(dim=dim, keepdim=True)
+
+    def rms(self, xs) -> list[float]:
+        return [float(x.norm(2)) / (x.numel() ** 0.5) if x.numel() else 0.0 for x in xs]
+
+    def ndim(self, x) -> int:
+        return x.dim()
+
+    def finfo_eps(self, x) -> float:
+        return float(self.torch.finfo(x.dtype).eps)
 
     def matmul(self, a, b):
         return a @ b

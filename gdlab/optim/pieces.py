@@ -127,3 +127,136 @@ def apply_update(ctx: Context, update: list, scale=1.0, lr: float | None = None)
     alpha = [-lr * s for s in scale] if isinstance(scale, (list, tuple)) else -lr * scale
     ctx.ops.add_(ctx.params, update, alpha=alpha)
 
+
+
+def amsgrad_max_corrected(ctx: Context, v: list, betas=None, name: str = "max_exp_avg_sq") -> list:
+    r"""AMSGrad as in optax: :math:`\hat v_{\max} \leftarrow \max(\hat v_{\max}, v/(1-\beta_2^t))`.
+
+    The maximum is taken of the *bias-corrected* second moment, so the buffer already holds
+    :math:`\hat v` and needs no further correction.
+    """
+    _, b2 = ctx.group["betas"] if betas is None else betas
+    vhat = ctx.ops.div(v, bias_correction(b2, ctx.steps))
+    vmax = ctx.buffer(name)
+    ctx.ops.maximum_(vmax, vhat)
+    return vmax
+
+
+# --- momentum with the learning rate inside --------------------------------------------------
+def velocity(ctx: Context, grads: list, momentum: float, lr: float | None = None,
+             name: str = "velocity") -> list:
+    r"""Sutskever et al. (2013): :math:`v \leftarrow \mu v - \eta g` (:math:`v_0 = 0`).
+
+    The learning rate enters the velocity, so a change of :math:`\eta` affects only the
+    gradients taken after it (torch's buffer is multiplied by the *current* rate instead).
+    """
+    lr = ctx.group["lr"] if lr is None else lr
+    ops = ctx.ops
+    for s, g in zip(ctx.states, grads):
+        if s.get(name) is None:
+            s[name] = ops.zeros_like(g)
+    v = ctx.buffer(name)
+    ops.mul_(v, momentum)
+    ops.add_(v, grads, alpha=-lr)
+    return v
+
+
+# --- second moments ----------------------------------------------------------------------------
+def accumulate_square(ctx: Context, grads: list, name: str = "sum") -> list:
+    r"""Adagrad's accumulator (Duchi et al. 2011): :math:`s \leftarrow s + g^2`."""
+    s = ctx.buffer(name)
+    ctx.ops.addcmul_(s, grads, grads, 1.0)
+    return s
+
+
+def ema_square(ctx: Context, grads: list, beta: float, name: str = "square_avg") -> list:
+    r"""Exponential average of squares: :math:`v \leftarrow \beta v + (1-\beta) g^2`."""
+    v = ctx.buffer(name)
+    ctx.ops.mul_(v, beta)
+    ctx.ops.addcmul_(v, grads, grads, 1.0 - beta)
+    return v
+
+
+def ema(ctx: Context, grads: list, beta: float, name: str) -> list:
+    r"""Exponential average: :math:`m \leftarrow \beta m + (1-\beta) g`."""
+    m = ctx.buffer(name)
+    ctx.ops.lerp_(m, grads, 1.0 - beta)
+    return m
+
+
+def root_plus_eps(ctx: Context, v: list, eps: float, inside: bool = False) -> list:
+    r""":math:`\sqrt{v} + \epsilon` (a new list), or :math:`\sqrt{v + \epsilon}` with ``inside=True``."""
+    ops = ctx.ops
+    if inside:
+        den = ops.add(v, eps)
+        return ops.sqrt_(den)
+    den = ops.sqrt(v)
+    return ops.add_(den, eps)
+
+
+# --- NAdam's momentum schedule ---------------------------------------------------------------
+def nadam_mu(beta1: float, t: int, momentum_decay: float) -> float:
+    r"""Dozat's momentum schedule as in torch: :math:`\mu_t = \beta_1(1 - \tfrac12\, 0.96^{t\psi})`."""
+    return beta1 * (1.0 - 0.5 * 0.96 ** (t * momentum_decay))
+
+
+# --- RAdam's rectification ---------------------------------------------------------------------
+def radam_rectification(beta2: float, t: int, threshold: float = 5.0) -> tuple[float, float | None]:
+    r"""RAdam (Liu et al. 2020): the length of the approximated SMA and the rectification.
+
+    .. math::
+        \rho_\infty = \frac{2}{1-\beta_2} - 1,\qquad
+        \rho_t = \rho_\infty - \frac{2t\beta_2^t}{1-\beta_2^t},\qquad
+        r_t = \sqrt{\frac{(\rho_t-4)(\rho_t-2)\rho_\infty}{(\rho_\infty-4)(\rho_\infty-2)\rho_t}}
+
+    Returns ``(rho_t, r_t)`` with ``r_t = None`` when :math:`\rho_t \le` ``threshold``
+    (torch uses 5, the paper 4): the step is then un-adapted momentum SGD.
+    """
+    rho_inf = 2.0 / (1.0 - beta2) - 1.0
+    c2 = 1.0 - beta2**t
+    rho_t = rho_inf - 2.0 * t * beta2**t / c2
+    if rho_t <= threshold:
+        return rho_t, None
+    r = ((rho_t - 4.0) * (rho_t - 2.0) * rho_inf / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t)) ** 0.5
+    return rho_t, r
+
+
+# --- Adafactor's factored second moment ----------------------------------------------------
+def factored_second_moment(ctx: Context, grads: list, decay: list[float], eps1: float,
+                           eps_inside: bool = False) -> list:
+    r"""Adafactor's estimate of :math:`\mathbb E[g^2]` (Shazeer & Stern 2018), one array per parameter.
+
+    For a tensor with at least two dimensions, with :math:`\hat\beta_{2t} = 1 - \text{decay}`,
+
+    .. math::
+        R &\leftarrow \hat\beta_{2t} R + (1-\hat\beta_{2t})\,\mathrm{mean}_{\text{cols}}(g^2),\qquad
+        C \leftarrow \hat\beta_{2t} C + (1-\hat\beta_{2t})\,\mathrm{mean}_{\text{rows}}(g^2) \\
+        \hat V &= R\,C / \max(\mathrm{mean}(R), \epsilon_1)
+
+    (R is a column of row means, C a row of column means, over the last two dimensions; with
+    sums instead of means, as the paper writes it, :math:`\hat V` is the same).
+    A tensor with fewer than two dimensions keeps the full :math:`V \leftarrow \hat\beta_{2t} V + (1-\hat\beta_{2t}) g^2`.
+    With ``eps_inside=True`` (the paper's Algorithms 4-5), :math:`g^2 + \epsilon_1` replaces :math:`g^2`
+    and the mean of R is not clamped. Buffers ``row_var``/``col_var`` or ``variance``; returns new arrays.
+    """
+    ops = ctx.ops
+    out = []
+    for s, g, w in zip(ctx.states, grads, decay):
+        g2 = g * g
+        if eps_inside:
+            g2 = g2 + eps1
+        if "variance" in s:
+            v = s["variance"]
+            ops.lerp_([v], [g2], w)
+            out.append(ops.clone([v])[0])
+        else:
+            r, c = s["row_var"], s["col_var"]
+            if eps_inside:
+                ops.lerp_([r], [ops.mean(g2, -1)], w)
+                ops.lerp_([c], [ops.mean(g2, -2)], w)
+                out.append(ops.matmul(r, c) / ops.mean(r, -2))
+            else:
+                ops.lerp_([r], [ops.mean_sq(g, -1)], w)
+                ops.lerp_([c], [ops.mean_sq(g, -2)], w)
+                out.append(ops.matmul(r, c) / ops.clamp_min_([ops.mean(r, -2)], eps1)[0])
+    return out

@@ -9,10 +9,12 @@ optimizer: param groups, ``state_dict``/``load_state_dict``, ``zero_grad``, clos
 Extras over torch.optim:
 
 * ``nonfinite``: what to do with NaN/Inf gradient entries: ``"propagate"`` (torch's
-  behaviour, the default), ``"raise"`` (``FloatingPointError`` naming the parameter) or
-  ``"skip"`` (the whole step is skipped, as GradScaler does on overflow).
+  behaviour, the default), ``"raise"`` (``FloatingPointError`` naming the parameter; call
+  :meth:`RuleOptimizer.set_param_names` with ``model.named_parameters()`` for names) or
+  ``"skip"`` (the whole step, every group, is skipped and no state is created or changed,
+  as GradScaler does on overflow; ``optimizer.skipped_steps`` counts them).
 * ``track_stats=True``: after each step ``optimizer.stats[i]`` holds group ``i``'s update
-  norm, effective per-coordinate learning rate (min/median/max of \|Δθ\|/\|g\|), the count of
+  norm, effective per-coordinate learning rate (min/median/max of |Δθ|/|g|), the count of
   non-finite gradient entries, and whatever the rule records (trust ratios, RAdam's
   rectification, ...).
 * ``compile=True``: the rule's step for a group runs through ``torch.compile``.
@@ -46,6 +48,7 @@ class RuleOptimizer(torch.optim.Optimizer):
         if unknown:
             raise TypeError(f"{type(self).__name__} got unexpected argument(s): {sorted(unknown)}")
         self.rule.validate(merged)
+        self.rule.validate_face(merged, "torch")
         if nonfinite not in _NONFINITE:
             raise ValueError(f"Invalid nonfinite value: nonfinite={nonfinite!r} (expected one of {_NONFINITE})")
         merged["foreach"] = foreach
@@ -54,6 +57,7 @@ class RuleOptimizer(torch.optim.Optimizer):
         self.track_stats = track_stats
         self.compile = compile
         self.stats: list[dict] = []
+        self.skipped_steps = 0
         self._compiled = None
 
     def add_param_group(self, param_group: dict) -> None:
@@ -61,6 +65,7 @@ class RuleOptimizer(torch.optim.Optimizer):
         merged = {k: param_group.get(k, v) for k, v in self.defaults.items() if k != "foreach"}
         if hasattr(self, "rule"):
             self.rule.validate(merged)
+            self.rule.validate_face(merged, "torch")
         super().add_param_group(param_group)
 
     # -- the step --------------------------------------------------------------------
@@ -70,8 +75,9 @@ class RuleOptimizer(torch.optim.Optimizer):
             fe = True
         return TorchOps(foreach=bool(fe))
 
-    def _gather(self, group: dict, ops: TorchOps):
-        params, grads, states, steps = [], [], [], []
+    def _gather(self, group: dict):
+        """The group's parameters that have a gradient, and those gradients (negated to maximize)."""
+        params, grads = [], []
         for p in group["params"]:
             if p.grad is None:
                 continue
@@ -80,14 +86,20 @@ class RuleOptimizer(torch.optim.Optimizer):
             g = p.grad
             if group.get("maximize"):
                 g = -g
+            params.append(p)
+            grads.append(g)
+        return params, grads
+
+    def _states(self, group: dict, params: list, ops: TorchOps) -> list[dict]:
+        """Per-parameter state, created at a parameter's first step."""
+        states = []
+        for p in params:
             state = self.state[p]
             if len(state) == 0:
                 state["step"] = 0
                 state.update(self.rule.init_state(ops, p, group))
-            params.append(p)
-            grads.append(g)
             states.append(state)
-        return params, grads, states
+        return states
 
     def _nonfinite_report(self, group_index: int, params: list, grads: list) -> int:
         bad = 0
@@ -116,31 +128,31 @@ class RuleOptimizer(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
+        gathered = [self._gather(group) for group in self.param_groups]
+        track = self.track_stats
+        bad = [0] * len(gathered)
+        if self.nonfinite != "propagate" or track:
+            bad = [self._nonfinite_report(gi, params, grads) for gi, (params, grads) in enumerate(gathered)]
+            if self.nonfinite == "skip" and any(bad):
+                self.skipped_steps += 1
+                self.stats = [{"nonfinite": n, "skipped": True} for n in bad]
+                return loss
         self.stats = []
-        for gi, group in enumerate(self.param_groups):
-            ops = self._ops(group)
-            params, grads, states = self._gather(group, ops)
-            stats = {} if self.track_stats else None
+        for gi, (group, (params, grads)) in enumerate(zip(self.param_groups, gathered)):
+            stats = {"nonfinite": bad[gi]} if track else None
             if not params:
                 self.stats.append(stats or {})
                 continue
-            if self.nonfinite != "propagate" or stats is not None:
-                bad = self._nonfinite_report(gi, params, grads)
-                if stats is not None:
-                    stats["nonfinite"] = bad
-                if bad and self.nonfinite == "skip":
-                    stats = stats if stats is not None else {}
-                    stats["skipped"] = True
-                    self.stats.append(stats)
-                    continue
+            ops = self._ops(group)
+            states = self._states(group, params, ops)
             for s in states:
                 s["step"] += 1
             steps = [s["step"] for s in states]
-            before = [p.detach().clone() for p in params] if stats is not None else None
+            before = [p.detach().clone() for p in params] if track else None
             ctx = Context(ops=ops, params=params, grads=grads, states=states, steps=steps,
                           group=group, stats=stats, extras=self._extras(group))
             self._run_rule(ctx)
-            if stats is not None:
+            if track:
                 _effective_stats(stats, before, params, grads, group)
             self.stats.append(stats or {})
         return loss
@@ -158,6 +170,11 @@ class RuleOptimizer(torch.optim.Optimizer):
 
 
 def _effective_stats(stats: dict, before: list, params: list, grads: list, group: dict) -> None:
+    r"""Update norm ‖Δθ‖ and the effective per-coordinate rate |Δθ_i|/|g_i| (min, median, max).
+
+    For SGD without momentum or decay the effective rate is η in every coordinate; for Adam's first
+    step it is :math:`\eta/(|g_i| + \epsilon)`. Coordinates with a zero gradient are left out.
+    """
     deltas = [p.detach() - b for p, b in zip(params, before)]
     sq = sum(float(d.double().pow(2).sum()) for d in deltas)
     stats["update_norm"] = sq ** 0.5
@@ -177,7 +194,9 @@ def _effective_stats(stats: dict, before: list, params: list, grads: list, group
 def make_optimizer(rule_class: type[Rule]) -> type[RuleOptimizer]:
     """Build the torch class for a rule, with the rule's docstring and defaults."""
 
-    def __init__(self, params, **kwargs):
+    def __init__(self, params, lr=None, **kwargs):
+        if lr is not None:  # the learning rate may be given positionally, as in torch.optim
+            kwargs["lr"] = lr
         RuleOptimizer.__init__(self, params, **kwargs)
 
     cls = type(rule_class.name, (RuleOptimizer,), {

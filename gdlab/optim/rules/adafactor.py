@@ -1,1 +1,95 @@
-"""(rules of this module are added here)"""
+r"""Adafactor (Shazeer & Stern 2018): factored second moments, relative step sizes, update clipping."""
+
+from __future__ import annotations
+
+import math
+
+from ..base import Context, Rule, check_choice, check_lr, check_nonneg, check_range
+from ..pieces import factored_second_moment
+
+EPS_FORMS = ("torch", "paper")
+
+
+class Adafactor(Rule):
+    r"""Adafactor with torch.optim.Adafactor's conventions (torch ≥ 2.5); no first moment.
+
+    For a parameter :math:`\theta` with gradient :math:`g_t` at step t:
+
+    .. math::
+        \hat\beta_{2t} &= 1 - t^{c},\qquad \rho_t = \min(\eta, 1/\sqrt t),\qquad
+        \alpha_t = \max\bigl(\epsilon_2, \mathrm{RMS}(\theta_{t-1})\bigr)\,\rho_t \\
+        \theta &\leftarrow \theta(1 - \eta\lambda) \\
+        \hat V_t &= \text{factored estimate of } \mathbb E[g^2]
+            \ (R_t C_t/\max(\mathrm{mean}\,R_t, \epsilon_1) \text{ for matrices, the full EMA for vectors}) \\
+        U_t &= g_t / \sqrt{\max(\hat V_t, \epsilon_1^2)},\qquad
+        \theta_t \leftarrow \theta - \frac{\alpha_t}{\max\bigl(1, \mathrm{RMS}(U_t)/d\bigr)}\,U_t
+
+    with :math:`c` = ``beta2_decay`` (−0.8), :math:`(\epsilon_1, \epsilon_2)` = ``eps`` (ε₁ = None means the
+    machine epsilon of the parameter's dtype), d the clipping threshold and λ the (decoupled, lr-scaled)
+    ``weight_decay``. RMS(x) = ‖x‖/√numel. Tensors with two or more dimensions are factored over their last two.
+
+    ``eps_form="paper"`` follows Algorithms 4-5 of the paper instead: ε₁ is added to :math:`g_t^2` inside the
+    moving averages (ε₁ = 1e-30 when None) and nothing is clamped.
+
+    Defaults: ``lr=1e-2, beta2_decay=-0.8, eps=(None, 1e-3), d=1.0, weight_decay=0.0, maximize=False,
+    eps_form="torch"``.
+
+    Buffers: ``row_var`` (rows) and ``col_var`` (columns) for a matrix, i.e. 4(rows + cols) bytes per fp32
+    matrix instead of 4·rows·cols; ``variance`` (4 bytes per parameter) for vectors.
+    With ``track_stats`` the step records ``rel_step`` ρ_t and ``clip`` (the divisor max(1, RMS(U)/d)).
+    """
+
+    name = "Adafactor"
+    defaults = dict(lr=1e-2, beta2_decay=-0.8, eps=(None, 1e-3), d=1.0, weight_decay=0.0, maximize=False,
+                    eps_form="torch")
+    buffers = ("row_var", "col_var", "variance")
+    convention = ("torch.optim.Adafactor: relative step min(lr, 1/√t) scaled by max(ε₂, RMS(θ)), "
+                  "β̂₂ = 1 − t^(−0.8), ε₁ applied as a clamp, row/column means, no first moment, "
+                  "update clipping d = 1, decoupled lr-scaled weight decay.")
+    equation = (r"\theta_t = \theta_{t-1} - \frac{\max(\epsilon_2,\mathrm{RMS}(\theta_{t-1}))\min(\eta,t^{-1/2})}"
+                r"{\max(1,\mathrm{RMS}(U_t)/d)}\,U_t,\quad U_t = g_t/\sqrt{\hat V_t}")
+    cite = "shazeer2018adafactor"
+
+    def validate(self, hp: dict) -> None:
+        check_lr(hp)
+        check_range(hp, "beta2_decay", None, 0.0)
+        eps = hp.get("eps")
+        if eps is not None:
+            if not isinstance(eps, (tuple, list)) or len(eps) != 2:
+                raise ValueError(f"Invalid epsilon value: eps={eps!r} (expected a pair (eps1, eps2))")
+            if eps[0] is not None:
+                check_nonneg({"eps[0]": eps[0]}, "eps[0]", "epsilon")
+            if eps[1] is None:
+                raise ValueError("Invalid epsilon value: eps[1]=None (eps2 must be a number)")
+            check_nonneg({"eps[1]": eps[1]}, "eps[1]", "epsilon")
+        check_range(hp, "d", 1.0, None)
+        check_nonneg(hp, "weight_decay", "weight_decay")
+        check_choice(hp, "eps_form", EPS_FORMS)
+
+    def init_state(self, ops, p, hp):
+        if ops.ndim(p) > 1:
+            shape = tuple(p.shape)
+            return {"row_var": ops.zeros(shape[:-1] + (1,), p),
+                    "col_var": ops.zeros(shape[:-2] + (1, shape[-1]), p)}
+        return {"variance": ops.zeros_like(p)}
+
+    def update(self, ctx: Context) -> None:
+        hp, ops = ctx.group, ctx.ops
+        lr, wd, d = hp["lr"], hp["weight_decay"], hp["d"]
+        eps1, eps2 = hp["eps"]
+        paper = hp.get("eps_form", "torch") == "paper"
+        if eps1 is None:
+            eps1 = 1e-30 if paper else ops.finfo_eps(ctx.params[0])
+        decay = [t ** hp["beta2_decay"] for t in ctx.steps]                  # 1 − β̂₂ₜ = t^c
+        rel = [min(lr, 1.0 / math.sqrt(t)) for t in ctx.steps]                # ρ_t
+        alphas = [max(eps2, r) * rho for r, rho in zip(ops.rms(ctx.params), rel)]  # α_t from θ_{t−1}
+        if wd != 0.0:
+            ops.mul_(ctx.params, 1.0 - lr * wd)                               # θ ← θ(1 − ηλ)
+        est = factored_second_moment(ctx, ctx.grads, decay, eps1, eps_inside=paper)
+        if not paper:
+            ops.clamp_min_(est, eps1 * eps1)
+        upd = ops.div(ctx.grads, ops.sqrt_(est))                              # U = g/√V̂
+        clips = [max(1.0, r / d) for r in ops.rms(upd)]                       # max(1, RMS(U)/d)
+        ops.add_(ctx.params, upd, alpha=[-a / c for a, c in zip(alphas, clips)])
+        ctx.record_per_param("rel_step", rel)
+        ctx.record("clip", clips)

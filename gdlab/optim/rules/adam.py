@@ -2,13 +2,15 @@ r"""Adam and AdamW (Kingma & Ba 2015; Loshchilov & Hutter 2019)."""
 
 from __future__ import annotations
 
-from ..base import Context, Rule, check_betas, check_eps, check_lr, check_nonneg
-from ..pieces import (adam_moments, adam_ratio, amsgrad_max, apply_ratio, decoupled_weight_decay,
-                      l2_into_gradient)
+from ..base import Context, Rule, check_betas, check_choice, check_eps, check_lr, check_nonneg
+from ..pieces import (adam_moments, adam_ratio, amsgrad_max, amsgrad_max_corrected, apply_ratio,
+                      decoupled_weight_decay, l2_into_gradient)
+
+AMSGRAD_FORMS = ("torch", "optax")
 
 
 class Adam(Rule):
-    r"""Adam with torch.optim.Adam's conventions.
+    r"""Adam with torch.optim.Adam's conventions (Kingma & Ba 2015, Algorithm 1).
 
     .. math::
         g_t &\leftarrow \nabla f(\theta_{t-1}) + \lambda\theta_{t-1} \quad\text{(coupled L2)}\\
@@ -17,14 +19,27 @@ class Adam(Rule):
         \hat m_t &= m_t/(1-\beta_1^t),\qquad \hat v_t = v_t/(1-\beta_2^t) \\
         \theta_t &\leftarrow \theta_{t-1} - \eta\, \hat m_t / (\sqrt{\hat v_t} + \epsilon)
 
-    ``eps_inside=True`` selects the ε-hat form :math:`\eta\sqrt{1-\beta_2^t}/(1-\beta_1^t)\cdot m_t/(\sqrt{v_t}+\hat\epsilon)`
-    used by TF/Keras. ``amsgrad=True`` keeps :math:`v_{\max} = \max(v_{\max}, v_t)` on the raw :math:`v`
-    (torch's form) and uses it in place of :math:`v_t`.
+    Options:
+
+    * ``eps_inside=True``: the ε-hat form of TF/Keras,
+      :math:`\eta\sqrt{1-\beta_2^t}/(1-\beta_1^t)\cdot m_t/(\sqrt{v_t}+\hat\epsilon)`.
+    * ``amsgrad=True`` (Reddi et al. 2018) with ``amsgrad_form="torch"`` (default): keep
+      :math:`v^{\max}_t = \max(v^{\max}_{t-1}, v_t)` on the *raw* :math:`v` and use
+      :math:`v^{\max}_t/(1-\beta_2^t)` in place of :math:`\hat v_t`. ``amsgrad_form="optax"``: keep
+      :math:`\hat v^{\max}_t = \max(\hat v^{\max}_{t-1}, \hat v_t)` on the bias-corrected moment and use it
+      directly. The trajectories differ, because :math:`1-\beta_2^t` grows with t.
+    * ``decoupled_weight_decay=True``: AdamW's :math:`\theta \leftarrow \theta(1-\eta\lambda)` instead of L2.
+
+    Defaults: ``lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False, maximize=False,
+    eps_inside=False, amsgrad_form="torch", decoupled_weight_decay=False``.
+
+    Buffers: ``exp_avg`` m and ``exp_avg_sq`` v (8 bytes per fp32 parameter), plus ``max_exp_avg_sq``
+    with AMSGrad (12 bytes).
     """
 
     name = "Adam"
     defaults = dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False,
-                    maximize=False, eps_inside=False)
+                    maximize=False, eps_inside=False, amsgrad_form="torch", decoupled_weight_decay=False)
     buffers = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
     convention = ("torch.optim.Adam: ε added to √v̂ (Kingma & Ba, Alg. 1); weight_decay is coupled L2 "
                   "added to the gradient; AMSGrad takes the max of the raw v. eps_inside=True gives the TF/Keras ε-hat form.")
@@ -38,6 +53,7 @@ class Adam(Rule):
         check_eps(hp)
         check_betas(hp)
         check_nonneg(hp, "weight_decay", "weight_decay")
+        check_choice(hp, "amsgrad_form", AMSGRAD_FORMS)
 
     def init_state(self, ops, p, hp):
         s = {"exp_avg": ops.zeros_like(p), "exp_avg_sq": ops.zeros_like(p)}
@@ -46,28 +62,43 @@ class Adam(Rule):
         return s
 
     def update(self, ctx: Context) -> None:
-        if self.decoupled:
+        hp = ctx.group
+        if self.decoupled or hp.get("decoupled_weight_decay", False):
             decoupled_weight_decay(ctx)                       # θ ← θ(1 − ηλ)
             g = ctx.grads
         else:
             g = l2_into_gradient(ctx, ctx.grads)              # g ← g + λθ
         m, v = adam_moments(ctx, g)
-        if ctx.group["amsgrad"]:
-            v = amsgrad_max(ctx, v)
-        num, den, scale = adam_ratio(ctx, m, v, eps_inside=ctx.group.get("eps_inside", False))
+        if hp["amsgrad"] and hp.get("amsgrad_form", "torch") == "optax":
+            vhat_max = amsgrad_max_corrected(ctx, v)          # v̂max ← max(v̂max, v/(1−β₂ᵗ))
+            b1 = hp["betas"][0]
+            den = ctx.ops.sqrt(vhat_max)
+            ctx.ops.add_(den, hp["eps"])
+            apply_ratio(ctx, m, den, [1.0 / (1.0 - b1**t) for t in ctx.steps])  # θ ← θ − η m̂/(√v̂max + ε)
+            return
+        if hp["amsgrad"]:
+            v = amsgrad_max(ctx, v)                           # vmax ← max(vmax, v)
+        num, den, scale = adam_ratio(ctx, m, v, eps_inside=hp.get("eps_inside", False))
         apply_ratio(ctx, num, den, scale)                     # θ ← θ − η m̂/(√v̂ + ε)
 
 
 class AdamW(Adam):
     r"""AdamW: Adam's scaling plus decoupled weight decay :math:`\theta \leftarrow \theta(1-\eta\lambda)`.
 
+    .. math::
+        \theta_t = \theta_{t-1}(1-\eta\lambda) - \eta\,\hat m_t/(\sqrt{\hat v_t}+\epsilon),
+
+    with :math:`\hat m_t, \hat v_t` as in :class:`Adam` computed from the raw gradient.
     torch.optim.AdamW's convention: the decay is multiplied by the learning rate and applied to
     :math:`\theta_{t-1}` before the moment update. Loshchilov & Hutter write the decay with its own
     schedule multiplier :math:`\eta_t`; with a constant schedule the two agree up to the choice of λ.
+
+    Defaults: as :class:`Adam` with ``weight_decay=1e-2``. Buffers: as Adam (8 bytes per fp32 parameter,
+    12 with AMSGrad).
     """
 
     name = "AdamW"
-    defaults = dict(Adam.defaults, weight_decay=1e-2)
+    defaults = dict({k: v for k, v in Adam.defaults.items() if k != "decoupled_weight_decay"}, weight_decay=1e-2)
     convention = ("torch.optim.AdamW: θ ← θ(1 − ηλ) using θ_{t−1}, then Adam's step; the decay is scaled by the "
                   "learning rate (some texts write θ ← θ − λθ without η).")
     equation = r"\theta_t = \theta_{t-1}(1-\eta\lambda) - \eta\,\hat m_t/(\sqrt{\hat v_t}+\epsilon)"

@@ -1,26 +1,65 @@
-r"""Gradient descent, heavy-ball momentum and Nesterov momentum."""
+r"""Gradient descent, heavy-ball momentum and Nesterov momentum, in their three common forms."""
 
 from __future__ import annotations
 
-from ..base import Context, Rule, check_lr, check_nonneg
-from ..pieces import apply_update, l2_into_gradient, momentum_buffer
+from ..base import Context, Rule, check_choice, check_lr, check_nonneg
+from ..pieces import apply_update, l2_into_gradient, momentum_buffer, velocity
+
+MOMENTUM_FORMS = ("torch", "polyak", "sutskever")
+NESTEROV_FORMS = ("torch", "lookahead")
 
 
 class SGD(Rule):
-    r"""Stochastic gradient descent with torch.optim.SGD's momentum convention.
+    r"""Stochastic gradient descent with momentum; torch.optim.SGD's convention by default.
+
+    With :math:`g_t = \nabla f(\theta_{t-1}) + \lambda\theta_{t-1}` (coupled L2, ``weight_decay`` λ),
+    ``momentum`` μ, ``dampening`` τ and learning rate η:
+
+    **momentum_form="torch"** (default, torch.optim.SGD): the rate multiplies the whole buffer,
 
     .. math::
-        g_t &\leftarrow \nabla f(\theta_{t-1}) + \lambda\theta_{t-1} \\
-        b_t &\leftarrow \mu b_{t-1} + (1-\tau) g_t \quad (b_1 = g_1) \\
-        d_t &\leftarrow g_t + \mu b_t \ \text{(Nesterov)} \quad\text{or}\quad b_t \\
-        \theta_t &\leftarrow \theta_{t-1} - \eta\, d_t
+        b_t = \mu b_{t-1} + (1-\tau) g_t \ (b_1 = g_1), \qquad
+        \theta_t = \theta_{t-1} - \eta\,d_t,\quad d_t = b_t \ \text{or}\ g_t + \mu b_t \ \text{(Nesterov)}.
+
+    **momentum_form="polyak"** (Polyak 1964, heavy ball written with iterates):
+
+    .. math::  \theta_{t} = \theta_{t-1} - \eta g_t + \mu(\theta_{t-1} - \theta_{t-2}),\qquad \theta_{-1} = \theta_0.
+
+    **momentum_form="sutskever"** (Sutskever et al. 2013, the rate inside the velocity):
+
+    .. math::  v_t = \mu v_{t-1} - \eta g_t\ (v_0 = 0), \qquad \theta_t = \theta_{t-1} + v_t.
+
+    The three produce the same iterates while η is constant (:math:`v_t = -\eta b_t = \theta_t - \theta_{t-1}`).
+    After a change of η they differ: torch's form rescales the accumulated buffer by the new rate at
+    once, the Polyak and Sutskever forms apply the new rate only to new gradients (the last two agree
+    with each other). Dampening is defined for the torch form only.
+
+    **Nesterov** (``nesterov=True``, needs μ > 0 and τ = 0). ``nesterov_form="lookahead"`` is
+    Sutskever's form of Nesterov's method: the gradient is taken at the look-ahead point
+    :math:`y_t = \theta_{t-1} + \mu v_{t-1}` and then :math:`v_t = \mu v_{t-1} - \eta\nabla f(y_t)`,
+    :math:`\theta_t = \theta_{t-1} + v_t` (with weight decay, :math:`\lambda y_t` is added to that gradient).
+    The NumPy face gives the point as ``opt.lookahead_point(x)``; the caller evaluates the gradient there
+    and passes it to ``opt(x, g)``. ``nesterov_form="torch"`` (default) is the same method
+    reparametrised so that the parameters *are* the look-ahead point :math:`\phi_t = \theta_t + \mu v_t`:
+    :math:`\phi_t = \phi_{t-1} - \eta(g_t + \mu b_t)` with the gradient at the parameters, as torch does.
+    The torch face reads ``p.grad`` at the parameters and therefore offers the torch form only.
+
+    Defaults: ``lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False, maximize=False,
+    momentum_form="torch", nesterov_form="torch"``.
+
+    Buffers: ``momentum_buffer`` b (torch form), ``velocity`` v (Sutskever form) or ``prev_param``
+    :math:`\theta_{t-1}` (Polyak form), one parameter-sized array each when μ > 0: 4 bytes per fp32
+    parameter; none (0 bytes) without momentum.
     """
 
     name = "SGD"
-    defaults = dict(lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, maximize=False)
-    buffers = ("momentum_buffer",)
+    defaults = dict(lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, maximize=False,
+                    momentum_form="torch", nesterov_form="torch")
+    buffers = ("momentum_buffer", "velocity", "prev_param")
     convention = ("torch.optim.SGD: the learning rate multiplies the whole buffer, the first step "
-                  "sets b = g without dampening, Nesterov uses g + μb.")
+                  "sets b = g without dampening, Nesterov uses g + μb (the look-ahead form reparametrised). "
+                  "momentum_form='polyak'|'sutskever' put the rate inside the velocity; "
+                  "nesterov_form='lookahead' takes the gradient at θ + μv.")
     equation = (r"b_t = \mu b_{t-1} + (1-\tau) g_t,\ b_1 = g_1;\quad "
                 r"\theta_t = \theta_{t-1} - \eta\,(g_t + \mu b_t \text{ if Nesterov else } b_t)")
     cite = "robbins1951stochastic"
@@ -30,20 +69,80 @@ class SGD(Rule):
         check_nonneg(hp, "momentum")
         check_nonneg(hp, "dampening")
         check_nonneg(hp, "weight_decay", "weight_decay")
+        check_choice(hp, "momentum_form", MOMENTUM_FORMS)
+        check_choice(hp, "nesterov_form", NESTEROV_FORMS)
+        form = hp.get("momentum_form", "torch")
         if hp.get("nesterov") and (hp.get("momentum", 0.0) <= 0 or hp.get("dampening", 0.0) != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening "
                              f"(got momentum={hp.get('momentum')}, dampening={hp.get('dampening')})")
+        if form != "torch" and hp.get("dampening", 0.0) != 0:
+            raise ValueError(f"Invalid dampening value: dampening={hp.get('dampening')} "
+                             f"(dampening is defined for momentum_form='torch' only, got {form!r})")
+        if hp.get("nesterov") and form == "polyak" and hp.get("nesterov_form", "torch") == "torch":
+            raise ValueError("Invalid nesterov_form value: nesterov_form='torch' with momentum_form='polyak' "
+                             "(Nesterov in iterate form takes the gradient at θ + μ(θ − θ_prev): "
+                             "use nesterov_form='lookahead')")
+
+    def validate_face(self, hp: dict, face: str) -> None:
+        if face == "torch" and hp.get("nesterov") and hp.get("nesterov_form") == "lookahead":
+            raise ValueError("Invalid nesterov_form value: nesterov_form='lookahead' in the torch face, which "
+                             "reads p.grad at the parameters; nesterov_form='torch' is the same method with "
+                             "the parameters holding the look-ahead point θ + μv")
 
     def init_state(self, ops, p, hp):
-        return {"momentum_buffer": None} if hp.get("momentum", 0.0) != 0.0 else {}
+        if hp.get("momentum", 0.0) == 0.0:
+            return {}
+        key = {"torch": "momentum_buffer", "sutskever": "velocity", "polyak": "prev_param"}
+        return {key[hp.get("momentum_form", "torch")]: None}
+
+    def _lookahead(self, hp: dict) -> bool:
+        return bool(hp.get("nesterov")) and hp.get("nesterov_form", "torch") == "lookahead"
+
+    def lookahead_point(self, ops, params, states, hp):
+        if not self._lookahead(hp):
+            return None
+        mu, form = hp["momentum"], hp.get("momentum_form", "torch")
+        points = ops.clone(params)
+        for y, p, s in zip(points, params, states):
+            if form == "torch" and s.get("momentum_buffer") is not None:
+                ops.add_([y], [s["momentum_buffer"]], alpha=-hp["lr"] * mu)      # θ − η μ b
+            elif form == "sutskever" and s.get("velocity") is not None:
+                ops.add_([y], [s["velocity"]], alpha=mu)                          # θ + μ v
+            elif form == "polyak" and s.get("prev_param") is not None:
+                ops.add_([y], ops.add([p], [s["prev_param"]], alpha=-1.0), alpha=mu)  # θ + μ(θ − θ_prev)
+        return points
 
     def update(self, ctx: Context) -> None:
-        hp = ctx.group
-        g = l2_into_gradient(ctx, ctx.grads)
+        hp, ops = ctx.group, ctx.ops
         mu = hp["momentum"]
-        if mu != 0.0:
-            buf = momentum_buffer(ctx, g, mu, hp["dampening"])
-            d = ctx.ops.add(g, buf, alpha=mu) if hp["nesterov"] else buf
+        lookahead = self._lookahead(hp)
+        if lookahead and hp.get("weight_decay", 0.0) != 0.0:
+            y = self.lookahead_point(ops, ctx.params, ctx.states, hp)
+            g = ops.add(ctx.grads, y, alpha=hp["weight_decay"])             # g ← ∇f(y) + λy
         else:
-            d = g
-        apply_update(ctx, d)
+            g = l2_into_gradient(ctx, ctx.grads)                            # g ← g + λθ
+        if mu == 0.0:
+            apply_update(ctx, g)                                            # θ ← θ − ηg
+            return
+        form = hp.get("momentum_form", "torch")
+        nesterov_reparam = bool(hp["nesterov"]) and not lookahead
+        if form == "torch":
+            buf = momentum_buffer(ctx, g, mu, hp["dampening"])              # b ← μb + (1−τ)g
+            d = ops.add(g, buf, alpha=mu) if nesterov_reparam else buf
+            apply_update(ctx, d)                                            # θ ← θ − η d
+        elif form == "sutskever":
+            v = velocity(ctx, g, mu)                                        # v ← μv − ηg
+            if nesterov_reparam:
+                ops.add_(ctx.params, v, alpha=mu)                           # φ ← φ + μv − ηg
+                apply_update(ctx, g)
+            else:
+                ops.add_(ctx.params, v)                                     # θ ← θ + v
+        else:  # polyak
+            for s, p in zip(ctx.states, ctx.params):
+                if s.get("prev_param") is None:
+                    s["prev_param"] = ops.clone([p])[0]
+            prev = ctx.buffer("prev_param")
+            step = ops.add(ctx.params, prev, alpha=-1.0)                    # θ_{t−1} − θ_{t−2}
+            ops.copy_(prev, ctx.params)
+            apply_update(ctx, g)                                            # θ ← θ − ηg + μ(θ − θ_prev)
+            ops.add_(ctx.params, step, alpha=mu)
