@@ -539,3 +539,31 @@ def test_lars_exclude_1d_gives_plain_momentum_for_vectors():
         v = 0.9 * v + 0.1 * g[1]                          # no trust ratio, no decay on the vector
         np.testing.assert_allclose(xs[1], b_before - v, rtol=1e-13, atol=1e-15)
         assert opt.stats["trust_ratio"][1] == 1.0 and opt.stats["trust_ratio"][0] < 0.01
+
+
+def test_rules_bring_their_torch_methods():
+    """Sophia's estimators and schedule-free's eval()/train() are methods of the torch classes."""
+    import torch
+
+    from gdlab import optim
+
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 3).double()
+    x = torch.randn(16, 4, dtype=torch.float64)
+    opt = optim.Sophia(model.parameters(), lr=1e-3)
+    assert isinstance(opt, torch.optim.Optimizer)
+    est = opt.hutchinson((model(x) ** 2).mean())
+    assert len(est) == 2 and model.weight.grad is not None
+    opt.step()
+
+    sf = optim.ScheduleFreeAdamW(model.parameters(), lr=1e-2)
+    for _ in range(5):
+        sf.zero_grad()
+        (model(x) ** 2).mean().backward()
+        sf.step()
+    y = model.weight.detach().clone()
+    sf.eval()
+    x_avg = model.weight.detach().clone()
+    sf.train()
+    assert not torch.equal(x_avg, y)  # the averaged point differs from the iterate after a few steps
+    torch.testing.assert_close(model.weight.detach(), y, rtol=0, atol=1e-12)

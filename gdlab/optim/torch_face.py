@@ -199,7 +199,11 @@ def make_optimizer(rule_class: type[Rule]) -> type[RuleOptimizer]:
             kwargs["lr"] = lr
         RuleOptimizer.__init__(self, params, **kwargs)
 
-    cls = type(rule_class.name, (RuleOptimizer,), {
+    # a rule may bring methods of its own for the torch face (Sophia's Hessian estimators,
+    # schedule-free AdamW's eval()/train()) as a mixin class
+    mixin = getattr(rule_class, "torch_mixin", None)
+    bases = (mixin, RuleOptimizer) if mixin is not None else (RuleOptimizer,)
+    cls = type(rule_class.name, bases, {
         "rule_class": rule_class,
         "__init__": __init__,
         "__doc__": (rule_class.__doc__ or "") + f"\n\nDefaults: {rule_class.defaults}\n",
