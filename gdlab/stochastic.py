@@ -1,0 +1,375 @@
+r"""Stochastic gradient oracles: where SGD's gradients come from.
+
+An *oracle* draws a random, unbiased estimate of the gradient at a point:
+
+* :class:`MinibatchOracle` samples a mini-batch :math:`\mathcal B` of a finite sum
+  :math:`f(x) = \frac1n\sum_{i=1}^n f_i(x)` and returns
+  :math:`\tilde g(x) = \frac1B\sum_{i\in\mathcal B}\nabla f_i(x)`, either with replacement
+  (each index uniform and independent) or without replacement (the indices run through a
+  fresh random permutation each epoch, so every example is visited once per epoch);
+* :class:`GaussianOracle` adds Gaussian noise to the exact gradient of any problem,
+  :math:`\tilde g(x) = \nabla f(x) + \xi`, :math:`\xi\sim\mathcal N(0, C/B)`, the model
+  under which constant-step SGD on a quadratic has a closed-form stationary law
+  (:mod:`gdlab.noise`);
+* :class:`AccumulatedOracle` averages several draws of another oracle: gradient
+  accumulation, which turns ``steps`` micro-batches of size :math:`b` into one batch of
+  size :math:`b\cdot` ``steps``.
+
+Every oracle is seeded (a :class:`numpy.random.Generator`), is called as ``oracle(x) -> g``
+and counts the gradients of single examples it has spent (``examples_seen``). An oracle is
+also a valid ``oracle`` argument of :func:`gdlab.runner.run`, which then feeds its draws to
+any method: ``run(problem, gdlab.optim.numpy.SGD(lr=0.1), oracle=MinibatchOracle(problem, 8))``.
+
+:func:`sgd` turns an oracle and a step size (a number or a schedule ``t -> alpha_t``) into a
+method for :func:`gdlab.runner.run`: ``method(x, g, k)`` ignores the exact gradient ``g``
+the runner passes and takes the step :math:`x_{t} = x_{t-1} - \alpha_t\,\tilde g(x_{t-1})`
+with a fresh draw. :func:`with_oracle` does the same for any other method (a
+``gdlab.optim.numpy`` optimizer, for instance), and :func:`polyak_average` averages iterates.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any, Callable
+
+import numpy as np
+
+__all__ = [
+    "Oracle",
+    "MinibatchOracle",
+    "GaussianOracle",
+    "AccumulatedOracle",
+    "SGDMethod",
+    "StochasticMethod",
+    "sgd",
+    "with_oracle",
+    "polyak_average",
+]
+
+
+def _check_positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"Invalid {name}: {name}={value!r} (expected an integer >= 1)")
+    return int(value)
+
+
+def _report_nonfinite(where: str, g: np.ndarray) -> None:
+    if not np.all(np.isfinite(g)):
+        warnings.warn(f"{where}: the stochastic gradient has non-finite entries "
+                      f"({int(np.sum(~np.isfinite(g)))} of {g.size})", RuntimeWarning, stacklevel=3)
+
+
+class Oracle:
+    """Base class: ``oracle(x)`` returns one stochastic gradient at ``x`` (a float array)."""
+
+    #: gradients of single examples spent so far (one per draw for noise models)
+    examples_seen: int
+    #: number of calls so far
+    calls: int
+
+    def __init__(self, seed: int | None = 0):
+        self.seed = seed
+        self.reset()
+
+    def reset(self) -> None:
+        """Restart the random stream and the counters (the same draws come out again)."""
+        self.rng = np.random.default_rng(self.seed)
+        self.examples_seen = 0
+        self.calls = 0
+
+    def draw(self, x: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __call__(self, x, k: int | None = None) -> np.ndarray:
+        """One draw at ``x``; ``k`` (the runner's step index) is accepted and ignored."""
+        x = np.asarray(x, dtype=float)
+        g = self.draw(x)
+        self.calls += 1
+        _report_nonfinite(type(self).__name__, g)
+        return g
+
+
+class MinibatchOracle(Oracle):
+    r"""Mini-batch gradients of a finite sum.
+
+    .. math::
+        \tilde g(x) = \frac1B\sum_{i\in\mathcal B}\nabla f_i(x),\qquad
+        \mathbb E\,\tilde g(x) = \nabla f(x).
+
+    Parameters
+    ----------
+    problem
+        A finite-sum problem (``n`` and ``grad_batch(x, idx)``, the mean gradient over ``idx``).
+    batch_size
+        :math:`B \ge 1`. Without replacement, :math:`B \le n`.
+    replace
+        ``True``: the :math:`B` indices are independent and uniform on :math:`\{0,\dots,n-1\}`.
+        ``False``: the indices are read in order from a stream of random permutations of
+        :math:`\{0,\dots,n-1\}`, a new one per epoch (reshuffling); a batch that straddles the
+        end of an epoch takes its remaining indices from the next permutation. Every block of
+        :math:`n` consecutive indices that starts at an epoch boundary visits each example once.
+    seed
+        Seed of the :class:`numpy.random.Generator`.
+
+    Attributes ``last_indices`` (the indices of the latest batch) and ``epoch`` (completed
+    passes, without replacement) are kept for inspection.
+    """
+
+    def __init__(self, problem, batch_size: int = 1, replace: bool = True, seed: int | None = 0):
+        n = getattr(problem, "n", None)
+        if n is None or not hasattr(problem, "grad_batch"):
+            raise ValueError(f"MinibatchOracle needs a finite-sum problem with n and grad_batch; "
+                             f"got problem={problem!r}")
+        self.problem = problem
+        self.n = int(n)
+        self.batch_size = _check_positive_int("batch_size", batch_size)
+        if not replace and self.batch_size > self.n:
+            raise ValueError(f"Invalid batch_size: batch_size={batch_size} exceeds n={self.n} "
+                             "when sampling without replacement")
+        self.replace = bool(replace)
+        super().__init__(seed)
+
+    def reset(self) -> None:
+        super().reset()
+        self.epoch = 0
+        self._perm = np.empty(0, dtype=np.int64)
+        self._pos = 0
+        self.last_indices = np.empty(0, dtype=np.int64)
+
+    def sample_indices(self) -> np.ndarray:
+        """The indices of the next mini-batch (advances the random stream)."""
+        B = self.batch_size
+        if self.replace:
+            return self.rng.integers(0, self.n, size=B)
+        out = []
+        need = B
+        while need > 0:
+            if self._pos >= self._perm.size:
+                if self._perm.size:
+                    self.epoch += 1
+                self._perm = self.rng.permutation(self.n)
+                self._pos = 0
+            take = self._perm[self._pos:self._pos + need]
+            out.append(take)
+            self._pos += take.size
+            need -= take.size
+        return np.concatenate(out)
+
+    def draw(self, x: np.ndarray) -> np.ndarray:
+        idx = self.sample_indices()
+        self.last_indices = idx
+        self.examples_seen += idx.size
+        return np.asarray(self.problem.grad_batch(x, idx), dtype=float)
+
+    def __repr__(self) -> str:
+        return (f"MinibatchOracle(problem={getattr(self.problem, 'name', type(self.problem).__name__)}, "
+                f"batch_size={self.batch_size}, replace={self.replace}, seed={self.seed})")
+
+
+class GaussianOracle(Oracle):
+    r"""The exact gradient plus Gaussian noise: :math:`\tilde g(x) = \nabla f(x) + \xi`,
+    :math:`\xi \sim \mathcal N(0, C/B)`, independent across calls.
+
+    Parameters
+    ----------
+    problem
+        Any problem with ``grad(x)`` and ``dim``.
+    cov
+        :math:`C`, the covariance of the noise of a single example: a number :math:`\sigma^2`
+        (:math:`C = \sigma^2 I`), a vector (a diagonal :math:`C`) or a symmetric positive
+        semi-definite ``dim x dim`` matrix.
+    batch_size
+        :math:`B \ge 1`; the noise covariance is :math:`C/B`, as for a mini-batch of
+        :math:`B` independent examples.
+    """
+
+    def __init__(self, problem, cov, batch_size: int = 1, seed: int | None = 0):
+        if not hasattr(problem, "grad"):
+            raise ValueError(f"GaussianOracle needs a problem with grad(x); got problem={problem!r}")
+        self.problem = problem
+        self.batch_size = _check_positive_int("batch_size", batch_size)
+        dim = int(problem.dim)
+        self.cov = covariance_matrix(cov, dim)
+        self._factor = psd_factor(self.cov)
+        super().__init__(seed)
+
+    def draw(self, x: np.ndarray) -> np.ndarray:
+        z = self.rng.standard_normal(self._factor.shape[1])
+        self.examples_seen += self.batch_size
+        return np.asarray(self.problem.grad(x), dtype=float) + (self._factor @ z) / math.sqrt(self.batch_size)
+
+
+def covariance_matrix(cov, dim: int) -> np.ndarray:
+    """``cov`` (a number, a diagonal or a matrix) as a validated ``dim x dim`` PSD matrix."""
+    c = np.asarray(cov, dtype=float)
+    if c.ndim == 0:
+        if not math.isfinite(float(c)) or c < 0:
+            raise ValueError(f"Invalid noise covariance: cov={cov!r} (a variance must be finite and >= 0)")
+        return float(c) * np.eye(dim)
+    if c.ndim == 1:
+        if c.shape != (dim,) or not np.all(np.isfinite(c)) or np.any(c < 0):
+            raise ValueError(f"Invalid noise covariance: diagonal cov of shape {c.shape} must have {dim} "
+                             f"finite entries >= 0, got {cov!r}")
+        return np.diag(c)
+    if c.shape != (dim, dim) or not np.all(np.isfinite(c)):
+        raise ValueError(f"Invalid noise covariance: cov must be {dim}x{dim} and finite, got shape {c.shape}")
+    if not np.allclose(c, c.T, rtol=1e-10, atol=1e-12 * max(1.0, np.abs(c).max())):
+        raise ValueError("Invalid noise covariance: cov is not symmetric")
+    lo = np.linalg.eigvalsh(c).min()
+    if lo < -1e-10 * max(1.0, np.abs(c).max()):
+        raise ValueError(f"Invalid noise covariance: cov is not positive semi-definite "
+                         f"(smallest eigenvalue {lo:.3g})")
+    return c
+
+
+def psd_factor(c: np.ndarray) -> np.ndarray:
+    """A matrix :math:`M` with :math:`MM^\\top = C` for a PSD :math:`C` (Cholesky when possible)."""
+    try:
+        return np.linalg.cholesky(c)
+    except np.linalg.LinAlgError:
+        w, v = np.linalg.eigh(c)
+        return v * np.sqrt(np.clip(w, 0.0, None))
+
+
+class AccumulatedOracle(Oracle):
+    r"""Gradient accumulation: the mean of ``steps`` consecutive draws of ``oracle``.
+
+    .. math:: \tilde g(x) = \frac{1}{s}\sum_{j=1}^{s} \tilde g_j(x)
+
+    With mini-batches of size :math:`b` this is a gradient over :math:`s\,b` examples; without
+    replacement it equals, to rounding, the gradient of the batch formed by the :math:`s`
+    micro-batches' indices (``last_indices``).
+    """
+
+    def __init__(self, oracle: Oracle, steps: int):
+        if not isinstance(oracle, Oracle):
+            raise ValueError(f"AccumulatedOracle needs an Oracle; got oracle={oracle!r}")
+        self.oracle = oracle
+        self.steps = _check_positive_int("steps", steps)
+        self.seed = oracle.seed
+        self.examples_seen = 0
+        self.calls = 0
+        self.last_indices = np.empty(0, dtype=np.int64)
+
+    def reset(self) -> None:
+        self.oracle.reset()
+        self.examples_seen = 0
+        self.calls = 0
+        self.last_indices = np.empty(0, dtype=np.int64)
+
+    def draw(self, x: np.ndarray) -> np.ndarray:
+        total = None
+        idx = []
+        before = self.oracle.examples_seen
+        for _ in range(self.steps):
+            g = self.oracle(x)
+            total = g.copy() if total is None else total + g
+            if hasattr(self.oracle, "last_indices"):
+                idx.append(self.oracle.last_indices)
+        if idx:
+            self.last_indices = np.concatenate(idx)
+        self.examples_seen += self.oracle.examples_seen - before
+        return total / self.steps
+
+
+# --- methods for gdlab.runner.run -------------------------------------------------------
+def _lr_value(lr, t: int) -> float:
+    a = float(lr(t)) if callable(lr) else float(lr)
+    if not math.isfinite(a) or a < 0:
+        raise ValueError(f"Invalid learning rate: lr={a} at step t={t}")
+    return a
+
+
+class StochasticMethod:
+    """Any method ``method(x, g, k)`` fed with an oracle's draw instead of the exact gradient.
+
+    Call counts: ``t`` is the number of steps taken (the first step has ``t = 1``).
+    """
+
+    def __init__(self, method: Callable, oracle: Oracle):
+        if not callable(method):
+            raise ValueError(f"with_oracle needs a callable method(x, g, k); got method={method!r}")
+        if not isinstance(oracle, Oracle):
+            raise ValueError(f"with_oracle needs an Oracle; got oracle={oracle!r}")
+        self.method = method
+        self.oracle = oracle
+        self.t = 0
+
+    @property
+    def lr(self):
+        return getattr(self.method, "lr", float("nan"))
+
+    def reset(self) -> None:
+        """Restart the oracle's stream and the method's state (when it has a ``reset``)."""
+        self.oracle.reset()
+        if hasattr(self.method, "reset"):
+            self.method.reset()
+        self.t = 0
+
+    def __call__(self, x, g=None, k: int | None = None):
+        self.t += 1
+        return self.method(x, self.oracle(x), k if k is not None else self.t - 1)
+
+
+class SGDMethod:
+    r"""Plain SGD from an oracle: :math:`x_t = x_{t-1} - \alpha_t\,\tilde g(x_{t-1})`, :math:`t = 1, 2, \dots`
+
+    ``lr`` is a number or a schedule ``t -> alpha_t`` evaluated at the method's own step count
+    ``t`` (1 at the first step), so that :math:`\alpha_t = \alpha_0/t` is ``lambda t: a0 / t``.
+    ``lr`` is the step size the next call will use (the runner reads it before each step to fill
+    ``Trace.lrs``); ``reset()`` restarts the count and the oracle.
+    """
+
+    def __init__(self, oracle: Oracle, lr):
+        if not isinstance(oracle, Oracle):
+            raise ValueError(f"sgd needs an Oracle; got oracle={oracle!r}")
+        _lr_value(lr, 1)  # a number, or a schedule whose first step is valid
+        self.oracle = oracle
+        self.schedule = lr
+        self.t = 0
+
+    @property
+    def lr(self) -> float:
+        return _lr_value(self.schedule, self.t + 1)
+
+    def reset(self) -> None:
+        self.oracle.reset()
+        self.t = 0
+
+    def __call__(self, x, g=None, k: int | None = None):
+        alpha = _lr_value(self.schedule, self.t + 1)
+        self.t += 1
+        x = np.asarray(x, dtype=float)
+        return x - alpha * self.oracle(x)
+
+    def __repr__(self) -> str:
+        return f"SGDMethod(oracle={self.oracle!r}, lr={self.schedule!r})"
+
+
+def sgd(oracle: Oracle, lr) -> SGDMethod:
+    """SGD driven by ``oracle`` with step size ``lr`` (number or schedule ``t -> alpha_t``); see :class:`SGDMethod`."""
+    return SGDMethod(oracle, lr)
+
+
+def with_oracle(method: Callable, oracle: Oracle) -> StochasticMethod:
+    """Run ``method(x, g, k)`` (e.g. ``gdlab.optim.numpy.Adam(lr=0.1)``) on draws of ``oracle``."""
+    return StochasticMethod(method, oracle)
+
+
+def polyak_average(xs, burn_in: int = 0) -> np.ndarray:
+    r"""Running Polyak–Ruppert averages of iterates ``xs`` (shape ``(T+1, dim)``).
+
+    .. math:: \bar x_k = \frac{1}{k - b + 1}\sum_{j=b}^{k} x_j \quad (k \ge b),
+
+    with burn-in :math:`b` = ``burn_in``; rows before ``burn_in`` are the iterates themselves.
+    """
+    xs = np.asarray(xs, dtype=float)
+    if xs.ndim == 1:
+        xs = xs[:, None]
+    if isinstance(burn_in, bool) or not isinstance(burn_in, (int, np.integer)) or not 0 <= burn_in < len(xs):
+        raise ValueError(f"Invalid burn_in: burn_in={burn_in!r} (expected 0 <= burn_in < {len(xs)})")
+    out = xs.copy()
+    tail = xs[burn_in:]
+    out[burn_in:] = np.cumsum(tail, axis=0) / np.arange(1, len(tail) + 1)[:, None]
+    return out
