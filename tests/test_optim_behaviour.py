@@ -420,3 +420,25 @@ def test_amsgrad_optax_form_matches_its_definition_and_differs_from_torch():
         z = torch_form(z, grad(z))
     assert np.abs(x - y).max() <= 1e-12
     assert np.abs(y - z).max() > 1e-6
+
+
+@pytest.mark.parametrize("form", ["sutskever", "polyak"])
+def test_paper_momentum_forms_follow_a_schedule_that_starts_at_zero(form):
+    """Nesterov's convex schedule has mu_1 = 0; the paper forms must keep their buffer through it."""
+    import numpy as np
+
+    from gdlab.optim import numpy as gnp
+
+    A = np.diag([1.0, 10.0])
+    grad = lambda x: A @ x  # noqa: E731
+    lr, mus = 0.05, [0.0, 0.3, 0.5, 0.6, 0.7]
+    opt = gnp.SGD(lr=lr, momentum=0.0, momentum_form=form)
+    x = np.array([1.0, 1.0])
+    # reference: v_t = mu_t v_{t-1} - lr g_t, x_t = x_{t-1} + v_t (both forms coincide at a fixed lr)
+    xr, v = x.copy(), np.zeros(2)
+    for mu in mus:
+        opt.group["momentum"] = mu
+        x = opt(x, grad(x))
+        v = mu * v - lr * grad(xr)
+        xr = xr + v
+    np.testing.assert_allclose(x, xr, rtol=1e-13, atol=1e-15)

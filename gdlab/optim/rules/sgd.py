@@ -90,10 +90,13 @@ class SGD(Rule):
                              "the parameters holding the look-ahead point θ + μv")
 
     def init_state(self, ops, p, hp):
-        if hp.get("momentum", 0.0) == 0.0:
-            return {}
+        form = hp.get("momentum_form", "torch")
+        if form == "torch" and hp.get("momentum", 0.0) == 0.0:
+            return {}  # torch.optim.SGD keeps no buffer without momentum
+        # the paper forms keep their buffer even at mu = 0, so that a momentum schedule
+        # starting at mu_1 = 0 (Nesterov's convex schedule) updates it from the first step
         key = {"torch": "momentum_buffer", "sutskever": "velocity", "polyak": "prev_param"}
-        return {key[hp.get("momentum_form", "torch")]: None}
+        return {key[form]: None}
 
     def _lookahead(self, hp: dict) -> bool:
         return bool(hp.get("nesterov")) and hp.get("nesterov_form", "torch") == "lookahead"
@@ -121,10 +124,10 @@ class SGD(Rule):
             g = ops.add(ctx.grads, y, alpha=hp["weight_decay"])             # g ← ∇f(y) + λy
         else:
             g = l2_into_gradient(ctx, ctx.grads)                            # g ← g + λθ
-        if mu == 0.0:
+        form = hp.get("momentum_form", "torch")
+        if mu == 0.0 and form == "torch":
             apply_update(ctx, g)                                            # θ ← θ − ηg
             return
-        form = hp.get("momentum_form", "torch")
         nesterov_reparam = bool(hp["nesterov"]) and not lookahead
         if form == "torch":
             buf = momentum_buffer(ctx, g, mu, hp["dampening"])              # b ← μb + (1−τ)g
