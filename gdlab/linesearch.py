@@ -278,8 +278,11 @@ def polyak(f_x: float, g, f_star: float, gamma: float = 1.0, max_step: float | N
     gap = float(f_x) - float(f_star)
     if not math.isfinite(gap):
         raise ValueError(f"f(x) - f_star is not finite (f(x) = {f_x}, f_star = {f_star})")
-    if gap < 0:
+    # f(x) may round a few ulps below f*: that is the optimum reached, not a wrong f*
+    rounding = 16 * np.finfo(float).eps * max(1.0, abs(float(f_x)), abs(float(f_star)))
+    if gap < -rounding:
         raise ValueError(f"f_star must not exceed f(x): f_star={f_star} > f(x)={f_x}")
+    gap = max(gap, 0.0)
     gg = float(np.sum(np.asarray(g, dtype=float) ** 2))
     if gg == 0:
         raise ValueError("Polyak's step is undefined at a zero gradient")

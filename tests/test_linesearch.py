@@ -231,3 +231,10 @@ def test_runner_records_the_step_a_line_search_took():
     np.testing.assert_array_equal(trace.lrs, np.array(method.steps))
     # the exact step on a quadratic lies in [1/L, 1/mu]
     assert np.all(trace.lrs >= 1 / quad.L - 1e-12) and np.all(trace.lrs <= 1 / quad.mu + 1e-12)
+
+
+def test_polyak_tolerates_rounding_at_the_optimum_but_not_a_wrong_f_star():
+    g = np.array([1e-15, 0.0])
+    assert LS.polyak(1e-29, g, f_star=8e-29).step == 0.0  # f(x) rounded below f*: step 0
+    with pytest.raises(ValueError, match="f_star"):
+        LS.polyak(1.0, g, f_star=1.0 + 1e-6)
