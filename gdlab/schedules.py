@@ -662,7 +662,7 @@ class Cyclic(Schedule):
         if self.mode == "triangular":
             scale = np.ones_like(t)
         elif self.mode == "triangular2":
-            scale = 1 / (2.0 ** (cycle - 1))
+            scale = np.exp2(-(cycle - 1.0))  # halves each cycle; underflows to 0 quietly
         else:
             scale = self.gamma ** t
         return h * scale
