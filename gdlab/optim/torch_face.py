@@ -163,7 +163,9 @@ class RuleOptimizer(torch.optim.Optimizer):
     def _run_rule(self, ctx: Context) -> None:
         if self.compile:
             if self._compiled is None:
-                self._compiled = torch.compile(self.rule.update, fullgraph=False, dynamic=False)
+                from .compiled import CompiledStep  # the rule's own update, compiled (see compiled.py)
+
+                self._compiled = CompiledStep(self.rule)
             self._compiled(ctx)
         else:
             self.rule.update(ctx)

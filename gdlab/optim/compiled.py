@@ -1,0 +1,357 @@
+r"""The compiled path: a rule's one definition run through ``torch.compile``.
+
+``gdlab.optim.Adam(params, compile=True)`` does not rewrite Adam. :class:`CompiledStep`
+wraps the rule's own :meth:`~gdlab.optim.base.Rule.update` in a function of tensors and
+plain numbers only,
+
+.. math::
+    (\theta_{1..n},\ g_{1..n},\ \text{buffers}_{1..n},\ t,\ \eta) \;\longmapsto\;
+    \text{the same in-place update as } \texttt{rule.update(ctx)},
+
+and hands that function to ``torch.compile`` (Inductor), which fuses the rule's passes over
+memory (for Adam: the moment updates, the square root and the parameter update) into one
+loop per tensor, the way torch's ``fused=True`` kernels do by hand.
+
+Why a wrapper and not ``torch.compile(rule.update)``: a :class:`~gdlab.optim.base.Context`
+carries one Python ``int`` step count per parameter and a dict of hyperparameters. Traced
+as they are, every new step count would be a new constant, so a new graph at every step
+(and eager execution once the recompile limit is hit). Here
+
+* the step count ``t`` (shared by the group) enters as a 0-d integer tensor read with
+  ``.item()`` inside the graph (a symbolic integer, so :math:`\beta^t` and
+  :math:`\sqrt{1-\beta_2^t}` are computed by the graph, not baked in), and the learning rate
+  ``η`` as a 0-d float64 tensor; neither a new step nor a learning-rate schedule recompiles.
+  The rule's arithmetic runs on :class:`TracingOps`, which accepts such tensor scalars;
+* every other hyperparameter (betas, ε, weight decay, flags) is a constant of the compiled
+  function: changing one builds a new function, as a new optimizer would;
+* each :class:`CompiledStep` compiles its own copy of the wrapper, so optimizers do not share
+  (and exhaust) one recompile budget.
+
+A group of more than ``chunk`` tensors whose rule updates each tensor on its own (checked by
+:func:`is_separable`) is cut into equal chunks that share one compiled graph: compile time grows
+with the graph, and 2,000 tensors in one graph take minutes to compile.
+
+Steps that do not fit this shape run the rule eagerly, with identical results: a step where
+parameters of one group have taken different numbers of steps, a step where a lazy buffer
+is still ``None`` (e.g. SGD's momentum buffer at ``t = 1``), a step with extra inputs or
+with statistics tracking, and any step of a rule that ``torch.compile`` cannot trace as one
+graph (the reason is kept in :attr:`CompiledStep.fallback_reason` and warned about once).
+"""
+
+from __future__ import annotations
+
+import itertools
+import types
+import warnings
+from typing import Any, Callable
+
+import torch
+
+from .base import Context, Rule
+from .ops import TorchOps
+
+_counter = itertools.count()
+
+#: keys of a param group that are not hyperparameters of the rule
+_NOT_HYPER = ("params", "lr", "foreach")
+
+
+class TracingOps(TorchOps):
+    """The list arithmetic of :class:`~gdlab.optim.ops.TorchOps`, written per tensor for tracing.
+
+    Inside a compiled step the learning rate is a 0-d tensor and the quantities a rule derives
+    from it (``−η·s``, ``1 − ηλ``) are 0-d tensors too, which ``torch._foreach_*`` kernels
+    do not accept as scalars. Each operation is therefore one broadcasting tensor expression
+    per parameter; Inductor fuses them, so the loop costs nothing at run time. Reductions
+    return 0-d tensors instead of Python floats (a float would end the graph).
+    """
+
+    def __init__(self):
+        super().__init__(foreach=False)
+
+    @staticmethod
+    def _each(s, n: int) -> list:
+        return list(s) if isinstance(s, (list, tuple)) else [s] * n
+
+    def copy_(self, xs, ys):
+        for x, y in zip(xs, ys):
+            x.copy_(y)
+        return xs
+
+    def mul_(self, xs, s):
+        for x, c in zip(xs, self._each(s, len(xs))):
+            x.mul_(c)
+        return xs
+
+    def div_(self, xs, s):
+        for x, c in zip(xs, self._each(s, len(xs))):
+            x.div_(c)
+        return xs
+
+    def add_(self, xs, ys, alpha=1.0):
+        """x += alpha * y, where y is a list of tensors or a (list of) scalar(s)."""
+        for x, y, a in zip(xs, self._each(ys, len(xs)), self._each(alpha, len(xs))):
+            if isinstance(a, (int, float)) and a == 1.0:
+                x.add_(y)
+            else:
+                x.add_(y * a)
+        return xs
+
+    def lerp_(self, xs, ys, w):
+        for x, y, c in zip(xs, ys, self._each(w, len(xs))):
+            x.lerp_(y, c.to(x.dtype) if isinstance(c, torch.Tensor) else c)
+        return xs
+
+    def addcmul_(self, xs, ys, zs, value=1.0):
+        for x, y, z, c in zip(xs, ys, zs, self._each(value, len(xs))):
+            x.add_(y * z * c)
+        return xs
+
+    def addcdiv_(self, xs, ys, zs, value=1.0):
+        for x, y, z, c in zip(xs, ys, zs, self._each(value, len(xs))):
+            x.add_(y / z * c)
+        return xs
+
+    def maximum_(self, xs, ys):
+        for x, y in zip(xs, ys):
+            x.copy_(torch.maximum(x, y))
+        return xs
+
+    def clamp_min_(self, xs, lo):
+        for x, c in zip(xs, self._each(lo, len(xs))):
+            x.clamp_min_(c)
+        return xs
+
+    def mul(self, xs, ys):
+        return [x * y for x, y in zip(xs, self._each(ys, len(xs)))]
+
+    def div(self, xs, ys):
+        return [x / y for x, y in zip(xs, self._each(ys, len(xs)))]
+
+    def norms(self, xs) -> list:
+        return [torch.linalg.vector_norm(x) for x in xs]
+
+    def dots(self, xs, ys) -> list:
+        return [(x * y).sum() for x, y in zip(xs, ys)]
+
+    def nonfinite_counts(self, xs) -> list:
+        return [x.numel() - torch.isfinite(x).sum() for x in xs]
+
+    def to_float(self, x):
+        return x
+
+
+def _template(rule, hyper, ops, names, params, grads, buffers, t, lr):
+    """One step of ``rule`` on tensors: the function that is compiled.
+
+    ``buffers[k]`` is the list of buffer ``names[k]`` across parameters. The rule may
+    replace a buffer (assign a new tensor) instead of updating it in place, or write into
+    its group, so the buffers and the group are returned and written back.
+    """
+    n = len(params)
+    t = t.item()  # an unbacked symbolic int: bias corrections β^t are traced, not baked in
+    states = [{name: buffers[k][i] for k, name in enumerate(names)} for i in range(n)]
+    group = dict(hyper)
+    group["lr"] = lr
+    ctx = Context(ops=ops, params=params, grads=grads, states=states, steps=[t] * n, group=group)
+    rule.update(ctx)
+    return [[s[name] for s in states] for name in names], group
+
+
+def _fresh_copy(fn: Callable) -> Callable:
+    """A copy of ``fn`` with its own code object, hence its own torch.compile cache."""
+    code = fn.__code__.replace(co_name=f"{fn.__name__}_{next(_counter)}")
+    return types.FunctionType(code, fn.__globals__, code.co_name, fn.__defaults__, fn.__closure__)
+
+
+class CompiledStep:
+    """Callable ``step(ctx)`` that runs ``rule.update(ctx)`` through ``torch.compile``.
+
+    Parameters
+    ----------
+    rule:
+        The rule instance (its ``update`` is the only definition of the step).
+    chunk:
+        Largest number of tensors in one compiled call. Compile time grows with the size
+        of the graph (a group of 2,000 tensors takes minutes), so a group whose tensors
+        are updated independently is cut into chunks that share one compiled graph.
+        Independence is checked, not assumed: see :func:`is_separable`.
+    fullgraph:
+        Require a single graph (default). A rule that cannot be traced whole then runs
+        eagerly instead of as a chain of small graphs, which would be slower than eager.
+    **compile_kwargs:
+        Passed to ``torch.compile`` (e.g. ``mode``, ``backend``).
+    """
+
+    #: distinct hyperparameter settings compiled before giving up (a rule that rewrites
+    #: its hyperparameters at every step would otherwise compile at every step)
+    max_variants = 8
+
+    def __init__(self, rule: Rule, chunk: int = 32, fullgraph: bool = True, **compile_kwargs: Any):
+        if not isinstance(chunk, int) or chunk < 1:
+            raise ValueError(f"Invalid chunk value: chunk={chunk!r} (expected a positive int)")
+        self.rule = rule
+        self.chunk = chunk
+        self.fullgraph = fullgraph
+        self.compile_kwargs = compile_kwargs
+        self._fns: dict[tuple, Callable] = {}
+        self._separable: dict[tuple, bool] = {}
+        self._ops = TracingOps()
+        self.fallback_reason: str | None = None
+        #: how many group steps ran compiled and how many eagerly (for tests and benchmarks)
+        self.counts = {"compiled": 0, "eager": 0}
+
+    # -- deciding ------------------------------------------------------------------------
+    def _why_eager(self, ctx: Context) -> str | None:
+        if self.fallback_reason is not None:
+            return self.fallback_reason
+        if ctx.stats is not None:
+            return "statistics tracking"
+        if ctx.extras:
+            return "extra inputs"
+        if not isinstance(ctx.ops, TorchOps):
+            return "not a torch backend"
+        if len(set(ctx.steps)) != 1:
+            return "parameters at different step counts"
+        names = _buffer_names(ctx.states[0])
+        for s in ctx.states:
+            if _buffer_names(s) != names:
+                return "parameters with different buffers"
+            for k in names:
+                if not isinstance(s[k], torch.Tensor):
+                    return f"buffer {k!r} is not a tensor yet"
+        return None
+
+    @staticmethod
+    def _hyper(group: dict) -> dict:
+        return {k: v for k, v in group.items() if k not in _NOT_HYPER}
+
+    # -- running -------------------------------------------------------------------------
+    def __call__(self, ctx: Context) -> None:
+        why = self._why_eager(ctx)
+        if why is not None:
+            self.counts["eager"] += 1
+            self.rule.update(ctx)
+            return
+        names = _buffer_names(ctx.states[0])
+        hyper = self._hyper(ctx.group)
+        key = (tuple(sorted((k, repr(v)) for k, v in hyper.items())), names)
+        fn = self._fns.get(key)
+        if fn is None:
+            if len(self._fns) >= self.max_variants:
+                self._give_up("the hyperparameters changed more than "
+                              f"{self.max_variants} times", ctx)
+                return
+            fn = torch.compile(_fresh_copy(_template), fullgraph=self.fullgraph, **self.compile_kwargs)
+            self._fns[key] = fn
+        n = len(ctx.params)
+        if n > self.chunk:
+            if key not in self._separable:
+                self._separable[key] = is_separable(self.rule, hyper, ctx.group["lr"])
+            size = n if not self._separable[key] else -(-n // -(-n // self.chunk))
+        else:
+            size = n
+        t = torch.tensor(ctx.steps[0])
+        lr = _as_tensor(ctx.group["lr"])
+        for lo in range(0, n, size):
+            hi = min(n, lo + size)
+            buffers = [[s[k] for s in ctx.states[lo:hi]] for k in names]
+            try:
+                with torch._dynamo.config.patch(capture_scalar_outputs=True):
+                    out, group = fn(self.rule, hyper, self._ops, names, ctx.params[lo:hi], ctx.grads[lo:hi],
+                                    buffers, t, lr)
+            except Exception as exc:  # noqa: BLE001 - a tracing or compiler failure means: run eagerly
+                if not _is_compile_error(exc):
+                    raise
+                # chunks before `lo` are done (chunking implies independent tensors)
+                self._give_up(f"torch.compile failed: {type(exc).__name__}: {str(exc).splitlines()[0]}",
+                              _sub_context(ctx, lo, n))
+                return
+            for k, name in enumerate(names):
+                for s, new in zip(ctx.states[lo:hi], out[k]):
+                    if s[name] is not new:
+                        s[name] = new
+            for k, v in group.items():
+                if k != "lr" and (k not in ctx.group or ctx.group[k] is not v):
+                    ctx.group[k] = v
+        self.counts["compiled"] += 1
+
+    def _give_up(self, reason: str, ctx: Context) -> None:
+        self.fallback_reason = reason
+        warnings.warn(f"{type(self.rule).__name__} compile=True: {reason}; running eagerly",
+                      RuntimeWarning, stacklevel=4)
+        self.counts["eager"] += 1
+        self.rule.update(ctx)
+
+
+def is_separable(rule: Rule, hyper: dict, lr=1e-2) -> bool:
+    r"""Whether ``rule`` with hyperparameters ``hyper`` updates each tensor on its own.
+
+    Checked by running three steps of the rule eagerly (float64, fixed seed) on a group of
+    three small tensors and on each tensor as a group of its own: the rule is separable
+    when the two give bit-identical parameters and buffers and the rule leaves its group
+    unchanged. A rule that couples tensors (a global norm, a shared scalar) fails this.
+    """
+    from .ops import TorchOps as _Ops
+
+    ops = _Ops(foreach=True)
+    gen = torch.Generator().manual_seed(0)
+    shapes = [(3, 4), (5,), (2, 3)]
+    p0 = [torch.randn(s, generator=gen, dtype=torch.float64) for s in shapes]
+    grads = [[torch.randn(s, generator=gen, dtype=torch.float64) for s in shapes] for _ in range(3)]
+    lr = float(lr) if not isinstance(lr, torch.Tensor) else float(lr.detach())
+    lr = lr if lr > 0 else 1e-2
+
+    def run(idx: list[int]):
+        params = [p0[i].clone() for i in idx]
+        group = dict(hyper, lr=lr)
+        before = dict(group)
+        states = [dict(step=0, **rule.init_state(ops, p, group)) for p in params]
+        for g in grads:
+            for s in states:
+                s["step"] += 1
+            ctx = Context(ops=ops, params=params, grads=[g[i] for i in idx], states=states,
+                          steps=[s["step"] for s in states], group=group)
+            rule.update(ctx)
+        return params, states, group == before
+
+    try:
+        together, states_t, clean = run([0, 1, 2])
+        if not clean:
+            return False
+        for i in range(3):
+            alone, states_a, clean = run([i])
+            if not clean or not torch.equal(alone[0], together[i]):
+                return False
+            for k, v in states_a[0].items():
+                w = states_t[i].get(k)
+                if isinstance(v, torch.Tensor) != isinstance(w, torch.Tensor):
+                    return False
+                if isinstance(v, torch.Tensor) and not torch.equal(v, w):
+                    return False
+    except Exception:  # noqa: BLE001 - a rule that cannot run this probe is not chunked
+        return False
+    return True
+
+
+def _sub_context(ctx: Context, lo: int, hi: int) -> Context:
+    return Context(ops=ctx.ops, params=ctx.params[lo:hi], grads=ctx.grads[lo:hi], states=ctx.states[lo:hi],
+                   steps=ctx.steps[lo:hi], group=ctx.group, stats=ctx.stats, extras=ctx.extras)
+
+
+def _as_tensor(lr) -> torch.Tensor:
+    """The learning rate as a 0-d float64 tensor (a graph input, so a schedule never recompiles)."""
+    if isinstance(lr, torch.Tensor):
+        return lr.detach().to(torch.float64).reshape(())
+    return torch.tensor(float(lr), dtype=torch.float64)
+
+
+def _buffer_names(state: dict) -> tuple[str, ...]:
+    return tuple(sorted(k for k in state if k != "step"))
+
+
+def _is_compile_error(exc: Exception) -> bool:
+    """True for errors raised while tracing or compiling (not by the rule's own checks)."""
+    mod = type(exc).__module__ or ""
+    return mod.startswith(("torch._dynamo", "torch._inductor", "torch._subclasses", "torch.fx")) or \
+        "BackendCompilerFailed" in type(exc).__name__ or "Unsupported" in type(exc).__name__
