@@ -51,20 +51,19 @@ def momentum_buffer(ctx: Context, grads: list, momentum: float, dampening: float
     The first step copies the gradient without dampening, as torch.optim.SGD does.
     """
     ops = ctx.ops
-    bufs = []
-    fresh_i, old_i = [], []
-    for i, s in enumerate(ctx.states):
-        if s.get(name) is None:
-            fresh_i.append(i)
-        else:
-            old_i.append(i)
-    for i in fresh_i:
-        ctx.states[i][name] = ops.clone([grads[i]])[0]
-    if old_i:
-        old = [ctx.states[i][name] for i in old_i]
-        ops.mul_(old, momentum)
-        ops.add_(old, [grads[i] for i in old_i], alpha=1.0 - dampening)
-    bufs = [ctx.states[i][name] for i in range(len(ctx.states))]
+    bufs = [s.get(name) for s in ctx.states]
+    if any(b is None for b in bufs):  # some parameters take their first step: b_1 = g
+        old_i = [i for i, b in enumerate(bufs) if b is not None]
+        for i, b in enumerate(bufs):
+            if b is None:
+                bufs[i] = ctx.states[i][name] = ops.clone([grads[i]])[0]
+        if old_i:
+            old = [bufs[i] for i in old_i]
+            ops.mul_(old, momentum)
+            ops.add_(old, [grads[i] for i in old_i], alpha=1.0 - dampening)
+        return bufs
+    ops.mul_(bufs, momentum)
+    ops.add_(bufs, grads, alpha=1.0 - dampening)
     return bufs
 
 

@@ -79,26 +79,25 @@ class RuleOptimizer(torch.optim.Optimizer):
         """The group's parameters that have a gradient, and those gradients (negated to maximize)."""
         params, grads = [], []
         for p in group["params"]:
-            if p.grad is None:
-                continue
-            if p.grad.is_sparse:
-                raise RuntimeError(f"{type(self).__name__} does not support sparse gradients")
             g = p.grad
-            if group.get("maximize"):
-                g = -g
+            if g is None:
+                continue
+            if g.is_sparse:
+                raise RuntimeError(f"{type(self).__name__} does not support sparse gradients")
             params.append(p)
             grads.append(g)
+        if grads and group.get("maximize"):
+            grads = list(torch._foreach_neg(grads))
         return params, grads
 
     def _states(self, group: dict, params: list, ops: TorchOps) -> list[dict]:
         """Per-parameter state, created at a parameter's first step."""
-        states = []
-        for p in params:
-            state = self.state[p]
-            if len(state) == 0:
+        state_of = self.state
+        states = [state_of[p] for p in params]
+        for p, state in zip(params, states):
+            if not state:
                 state["step"] = 0
                 state.update(self.rule.init_state(ops, p, group))
-            states.append(state)
         return states
 
     def _nonfinite_report(self, group_index: int, params: list, grads: list) -> int:
@@ -145,9 +144,11 @@ class RuleOptimizer(torch.optim.Optimizer):
                 continue
             ops = self._ops(group)
             states = self._states(group, params, ops)
-            for s in states:
-                s["step"] += 1
-            steps = [s["step"] for s in states]
+            steps = []
+            for st in states:
+                t = st["step"] + 1
+                st["step"] = t
+                steps.append(t)
             before = [p.detach().clone() for p in params] if track else None
             ctx = Context(ops=ops, params=params, grads=grads, states=states, steps=steps,
                           group=group, stats=stats, extras=self._extras(group))
