@@ -15,6 +15,9 @@ export STAGE_LOG
 # every notebook of the book and the labs (checkpoints and build outputs left out)
 NOTEBOOKS = $(shell find book labs -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' -not -path '*/_build/*' 2>/dev/null | sort)
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+# One thread per process: the test stages run two processes on two cores, and the course's models are
+# small enough that a second thread only adds contention (tiny-MLP steps ran ~100x slower oversubscribed).
+export OMP_NUM_THREADS ?= 1
 
 .PHONY: book test student unit notebooks strict-book browser chromium clean
 
