@@ -4,7 +4,10 @@ The browser test (``tests/browser``) needs the built book and Chromium, so the u
 out; ``make test`` runs it after the build with ``pytest tests/browser --browser``.
 """
 
+import sys
 from pathlib import Path
+
+import pytest
 
 BROWSER_TESTS = Path(__file__).parent / "tests" / "browser"
 
@@ -17,3 +20,20 @@ def pytest_ignore_collect(collection_path, config):
     if not config.getoption("--browser") and BROWSER_TESTS in (collection_path, *collection_path.parents):
         return True
     return None
+
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    """A test that changes torch's default dtype and does not restore it silently changes every later test in the
+    same worker (it once doubled the measured optimizer state); after the test and its fixtures are torn down,
+    fail the leaking test itself instead."""
+    yield
+    torch = sys.modules.get("torch")
+    if torch is None or torch.get_default_dtype() == torch.float32:
+        return
+    if nextitem is not None and nextitem.module is item.module:
+        return  # a module-scoped fixture may keep another dtype until the module's last test
+    dtype = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float32)
+    raise AssertionError(f"{item.nodeid} left torch's default dtype at {dtype}")

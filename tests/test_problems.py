@@ -7,7 +7,15 @@ import torch
 from gdlab import data
 from gdlab import problems as P
 
-torch.set_default_dtype(torch.float64)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _float64_torch():
+    """The torch expressions below compare in float64; restore the default for the other test modules."""
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(old)
 
 
 def _logistic_small():
@@ -270,3 +278,78 @@ def test_mnist1d_loader_is_deterministic():
     assert not np.array_equal(X, data.mnist1d(n=100, seed=6)[0])
     with pytest.raises(ValueError, match="split"):
         data.mnist1d(n=100, split="val")
+
+
+# ------------------------------------------------------------------ Nesterov's worst function, the cliff
+@pytest.mark.parametrize("dim, m, L", [(7, 7, 1.0), (9, 5, 2.0), (1, 1, 3.0), (30, 11, 0.5)])
+def test_nesterov_worst_case_closed_forms(dim, m, L):
+    p = P.NesterovWorstCase(dim, L=L, m=m)
+    T = np.zeros((dim, dim))
+    T[:m, :m] = 2 * np.eye(m) - np.eye(m, k=1) - np.eye(m, k=-1)
+    np.testing.assert_allclose(p.A, L / 4 * T, rtol=0, atol=0)
+    rng = np.random.default_rng(dim)
+    for x in rng.standard_normal((3, dim)):
+        assert p.f(x) == pytest.approx(L / 4 * (0.5 * x @ T @ x - x[0]), rel=1e-12)
+        np.testing.assert_allclose(p.grad(x), L / 4 * (T @ x - np.eye(dim)[0]), rtol=1e-12, atol=1e-15)
+    # x* solves the normal equations on the block and is nearest 0 among the minimisers; f* in closed form
+    x_solve = np.zeros(dim)
+    x_solve[:m] = np.linalg.solve(T[:m, :m], np.eye(m)[0])
+    np.testing.assert_allclose(p.x_star, x_solve, rtol=1e-12, atol=1e-14)
+    assert p.f(p.x_star) == pytest.approx(p.f_star, rel=1e-12)
+    assert p.x_star @ p.x_star <= (m + 1) / 3
+    eig = np.linalg.eigvalsh(p.A)
+    assert eig[-1] <= p.L and p.mu == pytest.approx(eig[0], abs=1e-12)
+    assert (p.mu > 0) == (m == dim)
+    np.testing.assert_array_equal(p.hess(p.x0), p.A)
+    assert p.f(np.zeros((4, 2, dim))).shape == (4, 2)
+
+
+def test_nesterov_worst_case_span_property_and_lower_bound():
+    from gdlab import runner, theory
+    from gdlab.optim import numpy as gnp
+
+    K, L = 20, 1.0
+    d = 2 * K + 1
+    tr = runner.run(P.NesterovWorstCase(d, L), gnp.SGD(lr=1 / L), steps=K)
+    for k in range(1, K + 1):
+        assert np.all(tr.xs[k][k:] == 0) and tr.xs[k][k - 1] != 0    # one new coordinate per gradient
+        pk = P.NesterovWorstCase(d, L, m=2 * k + 1)
+        r0 = pk.x_star @ pk.x_star
+        assert pk.f(tr.xs[k]) - pk.f_star >= theory.first_order_lower_bound(k, L, r0, dim=d) * (1 - 1e-12)
+
+
+def test_linear_recurrence_unrolls_and_differentiates():
+    p = P.LinearRecurrence(T=20, target=3.0)
+    for w, b in [(0.9, 0.1), (0.5, -0.3), (1.05, 0.2), (-0.7, 1.0)]:
+        h = 1.0
+        for _ in range(20):
+            h = w * h + b
+        assert p.h_T([w, b]) == pytest.approx(h, rel=1e-12)
+        assert p.f([w, b]) == pytest.approx(0.5 * (h - 3.0) ** 2, rel=1e-12)
+        wt, bt = torch.tensor(w, requires_grad=True), torch.tensor(b, requires_grad=True)
+        ht = torch.tensor(1.0)
+        for _ in range(20):
+            ht = wt * ht + bt
+        (0.5 * (ht - 3.0) ** 2).backward()
+        np.testing.assert_allclose(p.grad(np.array([w, b])), [wt.grad.item(), bt.grad.item()], rtol=1e-11)
+    # the minimum is a curve; f = 0 on it
+    ws = np.linspace(0.2, 1.1, 7)
+    on = np.stack([ws, p.b_on_minimum(ws)], axis=-1)
+    np.testing.assert_allclose(p.f(on), 0.0, atol=1e-20)
+    # the wall: past w = 1 the gradient is orders of magnitude larger than at the start
+    assert np.linalg.norm(p.grad([1.2, 0.1])) > 100 * np.linalg.norm(p.grad(p.x0))
+    assert p.f_star == 0.0 and p.x_star is None and p.mu is None and p.L == np.inf and not p.convex
+
+
+@pytest.mark.parametrize("make_bad, word", [
+    (lambda: P.NesterovWorstCase(0), "dim"),
+    (lambda: P.NesterovWorstCase(5, m=6), "m"),
+    (lambda: P.NesterovWorstCase(5, L=0.0), "L"),
+    (lambda: P.LinearRecurrence(T=0), "T"),
+    (lambda: P.LinearRecurrence(target=float("inf")), "target"),
+    (lambda: P.LinearRecurrence(x0=(1.0, 2.0, 3.0)), "x0"),
+    (lambda: P.LinearRecurrence().b_on_minimum(-1.0), "w"),
+])
+def test_new_problems_validate_arguments(make_bad, word):
+    with pytest.raises(ValueError, match=word):
+        make_bad()
