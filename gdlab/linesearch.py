@@ -17,7 +17,9 @@ Along a direction :math:`d` from :math:`x`, write :math:`\phi(\alpha) = f(x + \a
 
 Each returns a :class:`LineSearchResult`: the step, and how many function (``nfev``) and
 gradient (``ngev``) evaluations it spent beyond the :math:`f(x)` and :math:`g` it was given.
-:func:`gd_with` turns any of them into a gradient-descent method for :func:`gdlab.runner.run`.
+:func:`gd_with` turns any of them into a gradient-descent method for :func:`gdlab.runner.run`; it
+reuses what a search evaluated at the accepted point (:math:`f`, and :math:`\nabla f` after a Wolfe
+search) and can warm-start Armijo from a multiple of the previous step (``growth``).
 """
 
 from __future__ import annotations
@@ -156,17 +158,18 @@ def _cubic_min(a, fa, dfa, b, fb, c, fc):
 
 def wolfe(f: Callable, grad: Callable, x, d, g, f0: float | None = None, alpha0: float = 1.0,
           c1: float = 1e-4, c2: float = 0.9, strong: bool = True, alpha_max: float | None = None,
-          expand: float = 2.0, max_iter: int = 20, zoom_iter: int = 30) -> LineSearchResult:
+          expand: float = 2.0, max_iter: int = 60, zoom_iter: int = 30) -> LineSearchResult:
     r"""A step satisfying the (strong, by default) Wolfe conditions, :math:`0 < c_1 < c_2 < 1`:
 
     .. math:: \phi(\alpha) \le \phi(0) + c_1\alpha\,\phi'(0), \qquad
               |\phi'(\alpha)| \le c_2|\phi'(0)| \ \text{(strong)}\quad\text{or}\quad \phi'(\alpha) \ge c_2\phi'(0)\ \text{(weak)}.
 
     Bracketing (N&W Alg. 3.5) tries :math:`\alpha_0, 2\alpha_0, 4\alpha_0,\dots` (factor ``expand``,
-    capped at ``alpha_max``) until an interval must contain an acceptable step; zoom (Alg. 3.6)
-    shrinks it, choosing trial points by quadratic then cubic interpolation, safeguarded by
-    bisection (trial points closer than 10 % / 20 % of the interval to its ends are rejected),
-    the choices ``scipy.optimize.line_search`` makes. The result carries :math:`\nabla f` at the
+    capped at ``alpha_max``; at most ``max_iter`` trials, so by default a first trial far too short,
+    :math:`10^{-3}/L` say, can still grow by :math:`2^{59}`) until an interval must contain an
+    acceptable step; zoom (Alg. 3.6) shrinks it, choosing trial points by quadratic then cubic
+    interpolation, safeguarded by bisection (trial points closer than 10 % / 20 % of the interval to
+    its ends are rejected), the choices ``scipy.optimize.line_search`` makes. The result carries :math:`\nabla f` at the
     new point (``g_new``), which quasi-Newton methods reuse.
     """
     _pos("alpha0", alpha0)
@@ -340,10 +343,23 @@ class GDWithSearch:
     """Gradient descent :math:`x_{k+1} = x_k - \\alpha_k g_k` with :math:`\\alpha_k` chosen by a search.
 
     A method for :func:`gdlab.runner.run`: ``method(x, g, k) -> x_next``. It records, per step,
-    ``steps`` (:math:`\\alpha_k`), ``nfev`` and ``ngev`` (evaluations the search spent, on top of the
-    runner's own :math:`f(x_k)` and :math:`g_k`; Polyak's step counts its one :math:`f(x_k)`) and
-    ``success``. At ``k == 0`` the records and any state (Barzilai--Borwein) are cleared, so one
+    ``steps`` (:math:`\\alpha_k`), ``nfev`` and ``ngev`` (evaluations the search spent; Polyak's step
+    counts its one :math:`f(x_k)`), ``success``, and ``reused_f`` / ``reused_g``: whether
+    :math:`f(x_k)` / :math:`g_k` were already known from the previous search, which evaluated them
+    at its accepted point. :meth:`evaluations` adds these up into the work done per step. At
+    ``k == 0`` the records and any state (Barzilai--Borwein, a warm start) are cleared, so one
     method can serve several runs. At an exactly zero gradient it stays put (step 0).
+
+    **Reuse.** Armijo's accepted trial is :math:`f(x_{k+1})`, and a Wolfe search also evaluates
+    :math:`\\nabla f(x_{k+1})`. The next search starts from that :math:`f` instead of evaluating it
+    again, and :meth:`values_at` hands both to :func:`gdlab.runner.run`, which then does not
+    evaluate :math:`f` or :math:`\\nabla f` at the new iterate itself.
+
+    **Warm start (Armijo).** With ``growth=γ`` (γ ≥ 1) the search at step :math:`k\\ge 1` starts from
+    :math:`\\alpha_0^{(k)} = \\gamma\\,\\alpha_{k-1}` instead of the fixed ``alpha0`` (which is used at
+    :math:`k = 0`): the step can grow by at most γ per iteration and otherwise backtracks as usual,
+    so a search usually costs one or two trials once the step has adapted to the local curvature.
+    The floor of the accepted step becomes :math:`\\min(\\alpha_0^{(k)}, 2\\beta(1-c)/L)`.
     """
 
     NAMES = ("armijo", "wolfe", "strong_wolfe", "exact", "polyak", "bb1", "bb2")
@@ -355,7 +371,17 @@ class GDWithSearch:
             raise ValueError("search='exact' needs a quadratic problem with a Hessian (problem.A or problem.hess)")
         if search == "polyak" and getattr(problem, "f_star", None) is None:
             raise ValueError("search='polyak' needs problem.f_star")
-        self.problem, self.search, self.options = problem, search, dict(options)
+        options = dict(options)
+        growth = options.pop("growth", None)
+        if growth is not None:
+            if search != "armijo":
+                raise ValueError(f"growth (a warm start) applies to search='armijo' only, got search={search!r}")
+            ok = isinstance(growth, numbers.Real) and not isinstance(growth, bool) and math.isfinite(growth)
+            if not (ok and growth >= 1):
+                raise ValueError(f"growth must be a finite number >= 1, got growth={growth!r}")
+            growth = float(growth)
+            _pos("alpha0", options.get("alpha0", 1.0))
+        self.problem, self.search, self.options, self.growth = problem, search, options, growth
         self._bb = BarzilaiBorwein(search.upper(), **options) if search in ("bb1", "bb2") else None
         self._clear()
 
@@ -371,16 +397,39 @@ class GDWithSearch:
         self.nfev: list[int] = []
         self.ngev: list[int] = []
         self.success: list[bool] = []
+        self.reused_f: list[bool] = []
+        self.reused_g: list[bool] = []
+        self._known: tuple[np.ndarray, float | None, np.ndarray | None] | None = None
+        self._handed = False
         if self._bb is not None:
             self._bb.reset()
 
-    def _result(self, x, g) -> LineSearchResult:
+    def values_at(self, x):
+        """``(f(x), grad f(x))`` when the latest search evaluated both at exactly ``x``, else ``None``.
+
+        :func:`gdlab.runner.run` asks before evaluating the problem at a new iterate; a hit is
+        recorded in ``reused_g`` of the next step.
+        """
+        kn = self._known
+        if kn is None or kn[1] is None or kn[2] is None or not np.array_equal(kn[0], np.asarray(x, dtype=float)):
+            return None
+        self._handed = True
+        return kn[1], kn[2].copy()
+
+    def evaluations(self) -> np.ndarray:
+        """Evaluations of :math:`f` and :math:`\\nabla f` spent per step: ``nfev + ngev``, plus one
+        for :math:`g_k` unless it was reused. (The runner's own record of :math:`f(x_0)` is not counted.)"""
+        return np.array(self.nfev, dtype=int) + np.array(self.ngev, dtype=int) + 1 - np.array(self.reused_g, dtype=int)
+
+    def _result(self, x, g, f0) -> LineSearchResult:
         p, s, o = self.problem, self.search, self.options
         d = -g
         if s == "armijo":
-            return armijo(p.f, x, d, g, **o)
+            if self.growth is not None and self.steps and self.steps[-1] > 0:
+                o = {**o, "alpha0": self.growth * self.steps[-1]}
+            return armijo(p.f, x, d, g, f0=f0, **o)
         if s in ("wolfe", "strong_wolfe"):
-            return wolfe(p.f, p.grad, x, d, g, strong=(s == "strong_wolfe"), **o)
+            return wolfe(p.f, p.grad, x, d, g, f0=f0, strong=(s == "strong_wolfe"), **o)
         if s == "exact":
             A = p.A if hasattr(p, "A") else p.hess(x)
             return exact_quadratic(A, g)
@@ -395,17 +444,29 @@ class GDWithSearch:
         if k == 0:
             self._clear()
         x, g = np.asarray(x, dtype=float), np.asarray(g, dtype=float)
+        kn = self._known
+        same = kn is not None and np.array_equal(kn[0], x)
+        f0 = kn[1] if same else None
+        reused_g = same and self._handed
+        self._handed = False
         if not np.any(g):
             r = LineSearchResult(0.0)
             if self._bb is not None:  # keep the BB state in step with the iterates
                 self._bb(x, g)
         else:
-            r = self._result(x, g)
+            r = self._result(x, g, f0)
         self.steps.append(float(r.step))
         self.nfev.append(r.nfev)
         self.ngev.append(r.ngev)
         self.success.append(r.success)
-        return x - r.step * g
+        self.reused_f.append(f0 is not None and self.search in ("armijo", "wolfe", "strong_wolfe"))
+        self.reused_g.append(reused_g)
+        x_next = x - r.step * g
+        if r.success and r.f_new is not None:
+            self._known = (x_next, float(r.f_new), None if r.g_new is None else np.array(r.g_new, dtype=float))
+        else:
+            self._known = None
+        return x_next
 
 
 def gd_with(problem, search: str | Callable = "armijo", **options) -> GDWithSearch:
@@ -414,7 +475,7 @@ def gd_with(problem, search: str | Callable = "armijo", **options) -> GDWithSear
     ``search`` is one of ``"armijo"``, ``"wolfe"``, ``"strong_wolfe"``, ``"exact"`` (quadratics),
     ``"polyak"`` (needs ``problem.f_star``), ``"bb1"``, ``"bb2"``, or a callable
     ``search(problem, x, d, g) -> LineSearchResult``; ``options`` go to the search
-    (e.g. ``c=0.3, beta=0.7`` for Armijo). ``problem`` needs ``f`` and ``grad`` (and ``A`` or
-    ``hess`` for ``"exact"``).
+    (e.g. ``c=0.3, beta=0.7`` for Armijo; ``growth=2.0`` starts each Armijo search from twice the
+    previous step). ``problem`` needs ``f`` and ``grad`` (and ``A`` or ``hess`` for ``"exact"``).
     """
     return GDWithSearch(problem, search, **options)

@@ -27,7 +27,7 @@ import numpy as np
 from scipy.special import expit
 
 __all__ = ["Problem", "FiniteSum", "Quadratic", "LeastSquares", "LogisticRegression",
-           "logistic_digits", "Rosenbrock", "DoubleWell"]
+           "logistic_digits", "Rosenbrock", "DoubleWell", "NesterovWorstCase", "LinearRecurrence"]
 
 
 def _positive(name: str, value) -> float:
@@ -514,3 +514,152 @@ class DoubleWell(Problem):
     def hess(self, x) -> np.ndarray:
         """The 1x1 Hessian at a single point of shape ``(1,)``."""
         return self.hess_diag(self._point(x)).reshape(1, 1)
+
+
+# --------------------------------------------------------------------------------------
+class NesterovWorstCase(Problem):
+    r"""Nesterov's worst function for first-order methods (Introductory Lectures 2004, §2.1.2).
+
+    .. math::
+        f_m(x) = \frac L4\Big(\tfrac12 x^\top A_m x - x_1\Big),\qquad
+        x^\top A_m x = x_1^2 + \sum_{i=1}^{m-1}(x_i - x_{i+1})^2 + x_m^2,
+
+    where :math:`A_m` is the tridiagonal matrix :math:`(-1, 2, -1)` on the leading :math:`m\times m`
+    block of :math:`\mathbb{R}^{d\times d}` and zero elsewhere (``m`` defaults to ``dim``). Then
+    :math:`\nabla f_m(x) = \tfrac L4(A_m x - e_1)`, :math:`\nabla^2 f_m = \tfrac L4 A_m` (the
+    attribute ``A``, built on first use) and, in closed form,
+
+    .. math::
+        x^\star_i = 1 - \frac{i}{m+1}\ (i\le m),\quad x^\star_i = 0\ (i>m),\qquad
+        f^\star = \frac L8\Big(\frac{1}{m+1} - 1\Big),\qquad \|x^\star\|^2 \le \frac{m+1}{3}.
+
+    For :math:`m<d` the minimisers form an affine set and ``x_star`` is its point nearest the
+    start :math:`x_0 = 0`. ``L`` is the constant given (the largest eigenvalue,
+    :math:`\tfrac L4(2+2\cos\tfrac{\pi}{m+1})`, is just below it); ``mu`` is the smallest eigenvalue,
+    :math:`\tfrac L4(2-2\cos\tfrac{\pi}{m+1})` when :math:`m = d` and 0 otherwise. A method whose
+    iterates stay in the span of the gradients seen so far has :math:`x_k` zero beyond coordinate
+    :math:`k`, hence for :math:`m = 2k+1` the lower bound of
+    :func:`gdlab.theory.first_order_lower_bound`.
+    """
+
+    def __init__(self, dim: int, L: float = 1.0, m: int | None = None):
+        if isinstance(dim, bool) or int(dim) != dim or dim < 1:
+            raise ValueError(f"dim must be a positive integer, got dim={dim!r}")
+        self.dim = int(dim)
+        m = self.dim if m is None else m
+        if isinstance(m, bool) or int(m) != m or not 1 <= m <= self.dim:
+            raise ValueError(f"m must be an integer in [1, dim={self.dim}], got m={m!r}")
+        self.m = int(m)
+        self.L = _positive("L", L)
+        theta = math.pi / (self.m + 1)
+        self.mu = self.L / 4 * (2 - 2 * math.cos(theta)) if self.m == self.dim else 0.0
+        i = np.arange(1, self.dim + 1)
+        self.x_star = np.where(i <= self.m, 1.0 - i / (self.m + 1), 0.0)
+        self.f_star = self.L / 8 * (1.0 / (self.m + 1) - 1.0)
+        self.x0 = np.zeros(self.dim)
+        self._A = None
+        self.name = f"Nesterov's worst function (d={self.dim}, m={self.m}, L={self.L:g})"
+
+    @property
+    def A(self) -> np.ndarray:
+        r"""The Hessian :math:`\tfrac L4 A_m` as a dense ``(dim, dim)`` array."""
+        if self._A is None:
+            m = self.m
+            A = np.zeros((self.dim, self.dim))
+            A[:m, :m] = 2 * np.eye(m) - np.eye(m, k=1) - np.eye(m, k=-1)
+            self._A = self.L / 4 * A
+        return self._A
+
+    def f(self, x):
+        r""":math:`\tfrac L4\big(\tfrac12 x^\top A_m x - x_1\big)`; accepts ``(..., dim)``."""
+        z = self._points(x)[..., : self.m]
+        quad = z[..., 0] ** 2 + np.sum(np.diff(z, axis=-1) ** 2, axis=-1) + z[..., -1] ** 2
+        v = self.L / 4 * (0.5 * quad - z[..., 0])
+        return float(v) if np.ndim(v) == 0 else v
+
+    def grad(self, x) -> np.ndarray:
+        r""":math:`\tfrac L4(A_m x - e_1)`, without forming :math:`A_m`."""
+        x = self._point(x)
+        z = x[: self.m]
+        Az = 2 * z
+        Az[1:] -= z[:-1]
+        Az[:-1] -= z[1:]
+        Az[0] -= 1.0
+        g = np.zeros(self.dim)
+        g[: self.m] = self.L / 4 * Az
+        return g
+
+    def hess(self, x) -> np.ndarray:
+        r""":math:`\tfrac L4 A_m`."""
+        self._point(x)
+        return self.A.copy()
+
+
+# --------------------------------------------------------------------------------------
+class LinearRecurrence(Problem):
+    r"""A cliff: the loss of a linear recurrence unrolled for T steps, as in a recurrent network.
+
+    .. math::
+        h_0 = 1,\quad h_t = w\,h_{t-1} + b \ \Rightarrow\ h_T = w^T + b\sum_{j=0}^{T-1} w^j,\qquad
+        f(w, b) = \tfrac12\,(h_T - y)^2,
+
+    .. math::
+        \nabla f = (h_T - y)\Big(T w^{T-1} + b\sum_{j=1}^{T-1} j\,w^{j-1},\ \sum_{j=0}^{T-1} w^j\Big).
+
+    For :math:`|w| < 1` the function is gentle; beyond, :math:`h_T` grows like :math:`w^T` and
+    :math:`f` like :math:`w^{2T}`: a wall whose gradient throws gradient descent far away
+    {cite}`pascanu2013difficulty`. It is non-convex with no global smoothness constant
+    (``L = inf``, ``mu = None``). Its minimum :math:`f^\star = 0` is attained on the curve
+    :math:`b = (y - w^T)/\sum_j w^j` (:meth:`b_on_minimum`), so there is no single minimiser
+    (``x_star = None``). The default start is :math:`(w, b) = (0.9, 0.1)`; ``y`` is ``target``.
+    Overflow beyond the wall gives ``inf`` (with NumPy's overflow warning), which
+    :func:`gdlab.runner.run` reports as a divergence.
+    """
+
+    convex = False
+
+    def __init__(self, T: int = 20, target: float = 3.0, x0=(0.9, 0.1)):
+        if isinstance(T, bool) or int(T) != T or T < 1:
+            raise ValueError(f"T must be a positive integer, got T={T!r}")
+        self.T = int(T)
+        self.target = float(target)
+        if not math.isfinite(self.target):
+            raise ValueError(f"target must be finite, got target={target}")
+        self.dim = 2
+        self.L = math.inf
+        self.mu = None
+        self.x_star = None
+        self.f_star = 0.0
+        self.x0 = np.array(x0, dtype=float)
+        if self.x0.shape != (2,) or not np.all(np.isfinite(self.x0)):
+            raise ValueError(f"x0 must be a finite pair (w, b), got x0={x0!r}")
+        self.name = f"linear recurrence (T={self.T}, target={self.target:g})"
+
+    def h_T(self, x):
+        r""":math:`h_T = w^T + b\sum_{j<T} w^j`; accepts ``(..., 2)``."""
+        p = self._points(x)
+        w, b = p[..., 0], p[..., 1]
+        powers = w[..., None] ** np.arange(self.T)
+        return w**self.T + b * powers.sum(axis=-1)
+
+    def f(self, x):
+        r""":math:`\tfrac12(h_T - y)^2`; accepts ``(..., 2)``."""
+        v = 0.5 * (self.h_T(x) - self.target) ** 2
+        return float(v) if np.ndim(v) == 0 else v
+
+    def grad(self, x) -> np.ndarray:
+        w, b = self._point(x)
+        j = np.arange(self.T)
+        powers = w**j
+        dh_dw = self.T * w ** (self.T - 1) + b * np.sum(j[1:] * powers[:-1])
+        r = w**self.T + b * powers.sum() - self.target
+        return r * np.array([dh_dw, powers.sum()])
+
+    def b_on_minimum(self, w):
+        r"""The bias that puts :math:`(w, b)` on the minimum, :math:`b = (y - w^T)/\sum_{j<T} w^j`."""
+        w = np.asarray(w, dtype=float)
+        s = np.sum(w[..., None] ** np.arange(self.T), axis=-1)
+        if np.any(s == 0):
+            raise ValueError(f"no bias reaches the target where sum_j w^j = 0 (w={w!r})")
+        b = (self.target - w**self.T) / s
+        return float(b) if np.ndim(b) == 0 else b

@@ -15,6 +15,19 @@ A *method* is any callable ``method(x, g, k) -> x_next``: it receives the iterat
 The run stops early, with ``Trace.diverged = True`` and the reason in ``Trace.reason``,
 as soon as an iterate, a value or a gradient is not finite or the suboptimality has grown
 by a factor ``blowup``: a diverging run is reported, never silently filled with NaNs.
+
+:func:`scheduled` turns an optimizer and a schedule (``gdlab.schedules``) into a method whose
+step size follows the schedule, :math:`\alpha_k = \text{schedule}(k)`:
+
+.. code-block:: python
+
+    from gdlab import schedules as S
+    m = runner.scheduled(gnp.Adam(lr=1.0), S.warmup(S.Constant(1.0), steps=50, start_factor=0.01))
+    tr = runner.run(p, m, steps=200)      # tr.lrs[k] == schedule(k)
+
+A method that has already evaluated :math:`f` and :math:`\nabla f` at the point it returns (a
+Wolfe line search does) may offer them through ``method.values_at(x) -> (f, grad) | None``; the
+runner then uses them for the next step instead of evaluating again.
 """
 
 from __future__ import annotations
@@ -25,7 +38,7 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["Trace", "run"]
+__all__ = ["Trace", "run", "Scheduled", "scheduled"]
 
 
 @dataclass
@@ -82,7 +95,9 @@ def run(problem, method: Callable, x0=None, steps: int = 100, *, oracle: Callabl
     r"""Iterate :math:`x_{k+1} = \mathrm{method}(x_k, g_k, k)` for ``steps`` steps from ``x0``.
 
     ``g_k = problem.grad(x_k)`` unless ``oracle(x_k, k)`` is given (a stochastic gradient,
-    say); the recorded ``grad_norms`` are always those of the true gradient. ``x0`` defaults
+    say); the recorded ``grad_norms`` are always those of the true gradient. When the method
+    has ``values_at(x)`` and it returns ``(f(x), grad(x))`` for the new iterate, those values are
+    used instead of evaluating the problem again. ``x0`` defaults
     to ``problem.x0``. The run stops with ``diverged=True`` when a value is not finite or
     when :math:`|f(x_k)-f^\star| > \text{blowup}\cdot(1+|f(x_0)-f^\star|)`.
     """
@@ -104,6 +119,7 @@ def run(problem, method: Callable, x0=None, steps: int = 100, *, oracle: Callabl
     # is only known once taken (a line search), after it (``last_lr``)
     lr_after = hasattr(type(method), "last_lr")
     has_lr = lr_after or hasattr(method, "lr")
+    values_at = getattr(method, "values_at", None)
     diverged, reason = False, ""
     f_ref = _scalar(problem.f(x))
     gap0 = abs(f_ref - (f_star if f_star is not None else f_ref))
@@ -113,8 +129,12 @@ def run(problem, method: Callable, x0=None, steps: int = 100, *, oracle: Callabl
             if not np.all(np.isfinite(x)):
                 diverged, reason = True, f"non-finite iterate at step {k}"
                 break
-        fx = _scalar(problem.f(x)) if k > 0 else f_ref
-        g = np.asarray(problem.grad(x), dtype=float).reshape(problem.dim)
+        known = values_at(x) if (values_at is not None and k > 0) else None
+        if known is not None:
+            fx, g = _scalar(known[0]), np.asarray(known[1], dtype=float).reshape(problem.dim)
+        else:
+            fx = _scalar(problem.f(x)) if k > 0 else f_ref
+            g = np.asarray(problem.grad(x), dtype=float).reshape(problem.dim)
         if not math.isfinite(fx) or not np.all(np.isfinite(g)):
             diverged, reason = True, f"non-finite value or gradient at step {k}"
             break
@@ -149,3 +169,50 @@ def run(problem, method: Callable, x0=None, steps: int = 100, *, oracle: Callabl
         reason=reason,
         steps_requested=steps,
     )
+
+
+class Scheduled:
+    r"""A method for :func:`run` whose step size follows a schedule: before step :math:`k` it sets
+    ``optimizer.lr = schedule(k)`` and returns ``optimizer(x, g, k)``, so that
+
+    .. math:: x_{k+1} = \text{update}(x_k, g_k;\ \alpha_k = \text{schedule}(k)).
+
+    ``optimizer`` is a NumPy optimizer (``gdlab.optim.numpy``; anything with a settable ``lr`` and
+    ``optimizer(x, g, k) -> x_next``); ``schedule`` any callable from the step to a learning rate
+    (``gdlab.schedules``). The step taken is read back into ``Trace.lrs`` through ``last_lr``. A
+    schedule value that is negative or not finite raises ``ValueError``. At ``k == 0`` the
+    optimizer's state is reset (when it has ``reset``), so one method can serve several runs.
+    """
+
+    def __init__(self, optimizer, schedule: Callable[[int], float]):
+        if not callable(optimizer) or not hasattr(optimizer, "lr"):
+            raise ValueError(f"optimizer must be callable with an lr attribute, got optimizer={optimizer!r}")
+        if not callable(schedule):
+            raise ValueError(f"schedule must be callable, got schedule={schedule!r}")
+        self.optimizer, self.schedule = optimizer, schedule
+        self._last: float | None = None
+
+    @property
+    def last_lr(self) -> float:
+        """The step size used by the latest step."""
+        if self._last is None:
+            raise AttributeError("no step has been taken yet")
+        return self._last
+
+    def __call__(self, x, g, k: int):
+        lr = float(self.schedule(k))
+        if not (math.isfinite(lr) and lr >= 0):
+            raise ValueError(f"the schedule gave lr={lr} at step k={k}; a step size must be finite and >= 0")
+        if k == 0 and hasattr(self.optimizer, "reset"):
+            self.optimizer.reset()
+        self.optimizer.lr = lr
+        self._last = lr
+        return self.optimizer(x, g, k)
+
+    def __repr__(self) -> str:
+        return f"Scheduled({self.optimizer!r}, {self.schedule!r})"
+
+
+def scheduled(optimizer, schedule: Callable[[int], float]) -> Scheduled:
+    """``optimizer`` driven by ``schedule`` as a method for :func:`run` (see :class:`Scheduled`)."""
+    return Scheduled(optimizer, schedule)

@@ -238,3 +238,117 @@ def test_polyak_tolerates_rounding_at_the_optimum_but_not_a_wrong_f_star():
     assert LS.polyak(1e-29, g, f_star=8e-29).step == 0.0  # f(x) rounded below f*: step 0
     with pytest.raises(ValueError, match="f_star"):
         LS.polyak(1.0, g, f_star=1.0 + 1e-6)
+
+
+# ------------------------------------------------------------------- warm start, bracket limit, reuse
+def test_warm_armijo_starts_from_growth_times_the_previous_step():
+    from gdlab.problems import logistic_digits
+    p = logistic_digits(lam=1e-2)
+    growth, c, beta, a0 = 2.0, 1e-4, 0.5, 1.0
+    m = LS.gd_with(p, "armijo", growth=growth, alpha0=a0, c=c, beta=beta)
+    tr = run(p, m, steps=40)
+    assert not tr.diverged and all(m.success)
+    # replay every search from scratch: the first trial is alpha0, then growth x the previous accepted step
+    first = a0
+    for k in range(40):
+        x, g = tr.xs[k], p.grad(tr.xs[k])
+        a, trials = first, 1
+        while not p.f(x - a * g) <= p.f(x) - c * a * (g @ g):
+            a, trials = a * beta, trials + 1
+        assert m.steps[k] == a
+        assert m.nfev[k] == trials + (not m.reused_f[k])  # f(x_k) is counted only when it was not known
+        first = growth * a
+    assert m.reused_f == [False] + [True] * 39  # the accepted trial's value is the next f(x_k)
+    # from a cautious first trial 1/L the cold search can never step beyond 1/L; the warm one grows past 2/L
+    cold = LS.gd_with(p, "armijo", alpha0=1 / p.L, c=c, beta=beta)
+    warm = LS.gd_with(p, "armijo", alpha0=1 / p.L, c=c, beta=beta, growth=growth)
+    tr_cold, tr_warm = run(p, cold, steps=40), run(p, warm, steps=40)
+    assert max(cold.steps) <= 1 / p.L < 2 / p.L < max(warm.steps)
+    assert tr_warm.f_gap[-1] < 1e-2 * tr_cold.f_gap[-1]
+
+
+@pytest.mark.parametrize("kwargs, word", [
+    (dict(search="armijo", growth=0.5), "growth"),
+    (dict(search="armijo", growth=float("inf")), "growth"),
+    (dict(search="wolfe", growth=2.0), "growth"),
+    (dict(search="armijo", growth=2.0, alpha0=0.0), "alpha0"),
+])
+def test_warm_start_validates(kwargs, word):
+    with pytest.raises(ValueError, match=word):
+        LS.gd_with(Quadratic([1.0, 2.0]), **kwargs)
+
+
+@pytest.mark.parametrize("search", ["wolfe", "strong_wolfe"])
+def test_wolfe_default_grows_a_tiny_first_trial_on_rosenbrock(search):
+    from gdlab.problems import Rosenbrock
+    p = Rosenbrock()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a failed search warns: make it an error
+        m = LS.gd_with(p, search, alpha0=1e-3 / p.L)
+        tr = run(p, m, steps=300)
+    assert all(m.success) and tr.f_gap[-1] < 0.1 * tr.f_gap[0]
+    assert max(m.nfev) > 20  # some steps needed more than 20 trials: the old limit would have failed
+    short = LS.gd_with(p, search, alpha0=1e-3 / p.L, max_iter=20)
+    with pytest.warns(RuntimeWarning, match="wolfe"):
+        run(p, short, steps=300)
+    assert not all(short.success)
+
+
+def _counting(problem):
+    counts = {"f": 0, "grad": 0}
+
+    class Counted:
+        dim, L, mu, x_star, f_star, x0 = problem.dim, problem.L, problem.mu, problem.x_star, problem.f_star, problem.x0
+
+        def f(self, x):
+            counts["f"] += 1
+            return problem.f(x)
+
+        def grad(self, x):
+            counts["grad"] += 1
+            return problem.grad(x)
+
+    return Counted(), counts
+
+
+@pytest.mark.parametrize("search, opts", [("strong_wolfe", dict(c2=0.1)), ("wolfe", {}), ("armijo", {}),
+                                          ("armijo", dict(growth=2.0)), ("polyak", {}), ("bb1", dict(alpha0=1e-3))])
+def test_evaluation_counts_are_the_work_done(search, opts):
+    from gdlab.problems import Rosenbrock
+    p, counts = _counting(Rosenbrock())
+    m = LS.gd_with(p, search, **opts)
+    K = 60
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a failed search is counted like any other
+        tr = run(p, m, steps=K)
+    assert tr.steps == K
+    final_known = m.values_at(tr.xs[-1]) is not None  # the runner took f and grad at x_K from the last search
+    fresh_g = [not r for r in m.reused_g]
+    # every evaluation made, by the runner or by the searches, is in the records once
+    assert counts["grad"] == sum(m.ngev) + sum(fresh_g) + (not final_known)
+    assert counts["f"] == sum(m.nfev) + 1 + sum(fresh_g[1:]) + (not final_known)  # 1 + ...: the runner's records
+    np.testing.assert_array_equal(m.evaluations(), np.array(m.nfev) + np.array(m.ngev) + np.array(fresh_g))
+    if search.endswith("wolfe"):
+        # after every successful search the next gradient and value come from it, not from a new evaluation
+        assert m.reused_g == [False] + m.success[:-1] and m.reused_f == m.reused_g
+        assert final_known == m.success[-1] and sum(m.reused_g) >= K // 2
+    else:
+        assert not any(m.reused_g) and not final_known
+        assert m.reused_f == ([False] + [True] * (K - 1) if search == "armijo" else [False] * K)
+
+
+def _counting(problem):
+    counts = {"f": 0, "grad": 0}
+
+    class Counted:
+        dim, L, mu, x_star, f_star, x0 = problem.dim, problem.L, problem.mu, problem.x_star, problem.f_star, problem.x0
+
+        def f(self, x):
+            counts["f"] += 1
+            return problem.f(x)
+
+        def grad(self, x):
+            counts["grad"] += 1
+            return problem.grad(x)
+
+    return Counted(), counts
