@@ -102,6 +102,10 @@ class TracingOps(TorchOps):
             x.lerp_(y, c.to(x.dtype) if isinstance(c, torch.Tensor) else c)
         return xs
 
+    def lerp(self, xs, ys, w):
+        return [torch.lerp(x, y, c.to(x.dtype) if isinstance(c, torch.Tensor) else c)
+                for x, y, c in zip(xs, ys, self._each(w, len(xs)))]
+
     def addcmul_(self, xs, ys, zs, value=1.0):
         for x, y, z, c in zip(xs, ys, zs, self._each(value, len(xs))):
             x.add_(y * z * c)

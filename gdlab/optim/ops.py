@@ -96,6 +96,10 @@ class NumpyOps:
             x += c * (y - x)
         return xs
 
+    def lerp(self, xs, ys, w: Scalars):
+        """A new list x + w * (y - x), e.g. Lion's interpolation c = β₁m + (1−β₁)g."""
+        return [x + c * (y - x) for x, y, c in zip(xs, ys, _per(w, len(xs)))]
+
     def addcmul_(self, xs, ys, zs, value: Scalars = 1.0):
         """x += value * y * z."""
         for x, y, z, c in zip(xs, ys, zs, _per(value, len(xs))):
@@ -294,6 +298,13 @@ class TorchOps:
             for x, y, c in zip(xs, ys, _per(w, len(xs))):
                 x.lerp_(y, c)
         return xs
+
+    def lerp(self, xs, ys, w: Scalars):
+        if not xs:
+            return []
+        if self.foreach and not isinstance(w, (list, tuple)):
+            return list(self.torch._foreach_lerp(xs, ys, w))
+        return [self.torch.lerp(x, y, c) for x, y, c in zip(xs, ys, _per(w, len(xs)))]
 
     def addcmul_(self, xs, ys, zs, value: Scalars = 1.0):
         if not xs:

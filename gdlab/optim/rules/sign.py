@@ -94,8 +94,7 @@ class Lion(Rule):
         ops = ctx.ops
         b1, b2 = ctx.group["betas"]
         m = ctx.buffer("exp_avg")
-        c = ops.clone(m)
-        ops.lerp_(c, ctx.grads, 1.0 - b1)               # c ← β₁m + (1−β₁)g
+        c = ops.lerp(m, ctx.grads, 1.0 - b1)            # c ← β₁m + (1−β₁)g
         ops.sign_(c)
         decoupled_weight_decay(ctx)                     # θ ← θ(1 − ηλ)
         apply_update(ctx, c)                            # θ ← θ − η sign(c)
