@@ -27,6 +27,9 @@ The closed forms the chapters check the simulations against:
   :math:`B_\text{simple} = \operatorname{tr}\Sigma / |G|^2`, measured directly from per-example
   gradients and by the two-batch estimator.
 
+And one method that injects noise on purpose: :func:`perturbed_gd`, gradient descent that adds a
+small random kick where the gradient is small (Jin et al. 2017), and so leaves strict saddles.
+
 Importing this module does not import torch; ``backend="torch"`` does.
 """
 
@@ -62,6 +65,7 @@ __all__ = [
     "gradient_noise_scale",
     "two_batch_estimate",
     "noise_scale_two_batch",
+    "perturbed_gd",
 ]
 
 BACKENDS = ("numpy", "torch")
@@ -851,3 +855,75 @@ def noise_scale_two_batch(problem, x, b_small: int, b_big: int, repeats: int = 1
         gb = np.asarray(problem.grad_batch(x, idx), dtype=float)
         s2[r], b2[r] = gs @ gs, gb @ gb
     return two_batch_estimate(s2, b2, b_small, b_big)
+
+
+# --- perturbed gradient descent -----------------------------------------------------------
+def perturbed_gd(potential, X0, lr: float, steps: int, g_thres: float = 1e-3, t_thres: int = 50,
+                 radius: float = 1e-2, seed: int | None = 0, thin: int | None = None) -> Chains:
+    r"""Perturbed gradient descent (Jin, Ge, Netrapalli, Kakade & Jordan 2017) on many chains at once.
+
+    Each chain (a row of ``X0``, shape ``(n_chains, dim)``) runs gradient descent with step
+    :math:`\eta` (``lr``), and at step :math:`k = 0, 1, \dots` is first kicked if its gradient is
+    small and it has not been kicked for more than :math:`t_\text{thres}` steps:
+
+    .. math::
+        &\text{if } \|\nabla U(x_k)\| \le g_\text{thres} \text{ and } k - k_\text{last} > t_\text{thres}:
+        \quad x_k \leftarrow x_k + \xi_k,\ \ \xi_k \sim \operatorname{Uniform}(B_r(0)),\ \ k_\text{last} = k; \\
+        &x_{k+1} = x_k - \eta\,\nabla U(x_k),
+
+    with :math:`B_r(0)` the ball of radius :math:`r` (``radius``; a uniform draw is
+    :math:`r\,U^{1/d} z/\|z\|` with :math:`z` standard normal and :math:`U` uniform on [0, 1]).
+    Before the first kick :math:`k_\text{last} = -t_\text{thres} - 1`, so a chain that starts at
+    a stationary point is kicked at once. Near a strict saddle the kick puts the chain off the
+    stable manifold, and gradient descent then escapes in a number of steps logarithmic in
+    :math:`1/r`; at a minimum the kicks are undone by the descent.
+
+    ``potential`` is a :class:`Potential`, a quadratic problem, or a batched gradient
+    ``grad(X) -> (n_chains, dim)``. Returns a :class:`Chains`; ``info["kicks"]`` counts the
+    kicks of each chain. Chains that end non-finite are counted in ``n_nonfinite`` and reported
+    with a ``RuntimeWarning``.
+    """
+    import time
+
+    X = np.array(X0, dtype=float)
+    if X.ndim == 1:
+        X = X[:, None]
+    if X.ndim != 2 or X.shape[0] == 0:
+        raise ValueError(f"Invalid X0: expected an array (n_chains, dim), got shape {np.shape(X0)}")
+    n, dim = X.shape
+    pot = as_potential(potential, dim)
+    lr = _pos_float("lr", lr)
+    steps = _pos_int("steps", steps, minimum=0)
+    g_thres = _pos_float("g_thres", g_thres, allow_zero=True)
+    t_thres = _pos_int("t_thres", t_thres, minimum=0)
+    radius = _pos_float("radius", radius)
+    thin = None if thin is None else _pos_int("thin", thin)
+    rng = np.random.default_rng(seed)
+    last = np.full(n, -t_thres - 1)                    # step of each chain's last kick
+    kicks = np.zeros(n, dtype=int)
+    saved, saved_steps = ([X.copy()], [0]) if thin is not None else ([], [])
+    t0 = time.perf_counter()
+    for k in range(steps):
+        G = pot.grad(X)
+        kick = (np.linalg.norm(G, axis=1) <= g_thres) & (k - last > t_thres)
+        if kick.any():
+            m = int(kick.sum())
+            u = rng.standard_normal((m, dim))
+            u *= radius * rng.uniform(size=(m, 1)) ** (1 / dim) / np.linalg.norm(u, axis=1, keepdims=True)
+            X[kick] += u
+            last[kick] = k
+            kicks[kick] += 1
+            G = pot.grad(X)
+        X = X - lr * G
+        if thin is not None and (k + 1) % thin == 0:
+            saved.append(X.copy())
+            saved_steps.append(k + 1)
+    seconds = time.perf_counter() - t0
+    bad = int(np.sum(~np.all(np.isfinite(X), axis=1)))
+    if bad:
+        warnings.warn(f"perturbed_gd: {bad} of {n} chains ended with non-finite values (step too large?)",
+                      RuntimeWarning, stacklevel=2)
+    out = Chains(x=X, trace=np.stack(saved) if saved else None, steps_saved=np.asarray(saved_steps, dtype=int),
+                 n_nonfinite=bad, backend="numpy", seconds=seconds)
+    out.info.update(lr=lr, g_thres=g_thres, t_thres=t_thres, radius=radius, kicks=kicks)
+    return out

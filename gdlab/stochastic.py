@@ -25,6 +25,11 @@ method for :func:`gdlab.runner.run`: ``method(x, g, k)`` ignores the exact gradi
 the runner passes and takes the step :math:`x_{t} = x_{t-1} - \alpha_t\,\tilde g(x_{t-1})`
 with a fresh draw. :func:`with_oracle` does the same for any other method (a
 ``gdlab.optim.numpy`` optimizer, for instance), and :func:`polyak_average` averages iterates.
+
+:func:`sgd_chains` runs many independent chains of mini-batch SGD on a finite sum at once (one
+row per chain), for statistics over chains; :func:`hutchinson_diagonal` is Hutchinson's
+stochastic estimate of a Hessian's diagonal from Hessian-vector products (the estimate Sophia
+consumes on the NumPy face).
 """
 
 from __future__ import annotations
@@ -45,6 +50,8 @@ __all__ = [
     "sgd",
     "with_oracle",
     "polyak_average",
+    "sgd_chains",
+    "hutchinson_diagonal",
 ]
 
 
@@ -373,3 +380,132 @@ def polyak_average(xs, burn_in: int = 0) -> np.ndarray:
     tail = xs[burn_in:]
     out[burn_in:] = np.cumsum(tail, axis=0) / np.arange(1, len(tail) + 1)[:, None]
     return out
+
+
+# --- many chains at once ------------------------------------------------------------------
+def _chain_lrs(lr, m: int):
+    """A function k -> step size (a number or an (m, 1) column), validated at k = 1."""
+    if callable(lr):
+        def at(t):
+            a = np.asarray(lr(t), dtype=float)
+            if a.ndim > 0:
+                a = a.reshape(m, 1)
+            if not (np.all(np.isfinite(a)) and np.all(a >= 0)):
+                raise ValueError(f"Invalid learning rate: lr({t})={lr(t)!r} (expected finite values >= 0)")
+            return a if a.ndim else float(a)
+        at(1)
+        return at
+    a = np.asarray(lr, dtype=float)
+    if a.ndim > 0:
+        if a.size != m:
+            raise ValueError(f"Invalid learning rate: lr has {a.size} entries for {m} chains")
+        a = a.reshape(m, 1)
+    if not (np.all(np.isfinite(a)) and np.all(a >= 0)):
+        raise ValueError(f"Invalid learning rate: lr={lr!r} (expected finite values >= 0)")
+    value = a if a.ndim else float(a)
+    return lambda t: value
+
+
+def _batch_grads(problem, W: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Row c: the mean gradient of chain c's mini-batch idx[c] at W[c]."""
+    from .problems import LeastSquares, LogisticRegression
+
+    B = idx.shape[1]
+    if isinstance(problem, LeastSquares):
+        Xb = problem.X[idx]                                         # (m, B, d)
+        resid = np.einsum("mbd,md->mb", Xb, W) - problem.y[idx]     # x_i^T w - y_i
+        return np.einsum("mb,mbd->md", resid, Xb) / B
+    if isinstance(problem, LogisticRegression):
+        from scipy.special import expit
+
+        Xb = problem.X[idx]
+        s = expit(np.einsum("mbd,md->mb", Xb, W)) - problem.y[idx]  # sigma(x_i^T w) - y_i
+        return np.einsum("mb,mbd->md", s, Xb) / B + problem.lam * W
+    return np.stack([np.asarray(problem.grad_batch(w, i), dtype=float) for w, i in zip(W, idx)])
+
+
+def sgd_chains(problem, W0, lr, steps: int, batch_size: int = 1, seed: int | None = 0, thin: int = 1) -> np.ndarray:
+    r"""Mini-batch SGD on a finite sum for many independent chains at once (the rows of ``W0``).
+
+    Chain :math:`c` takes the steps
+
+    .. math::
+        w^{(c)}_t = w^{(c)}_{t-1} - \alpha_t\,\frac1B\sum_{i\in\mathcal B^{(c)}_t}\nabla f_i\big(w^{(c)}_{t-1}\big),
+        \qquad t = 1, \dots, \text{steps},
+
+    with :math:`B` indices drawn uniformly with replacement, independently for every chain and
+    step (one draw ``rng.integers(0, n, size=(chains, B))`` per step, so a single chain follows
+    the stream of ``MinibatchOracle(problem, B, seed=seed)``). ``lr`` is a number, a column of
+    one step size per chain (shape ``(chains,)`` or ``(chains, 1)``), or a schedule
+    ``t -> alpha_t`` (:math:`t = 1, 2, \dots`, as :func:`sgd` counts) returning either.
+    Least squares and logistic regression are vectorised over chains; any other finite sum
+    (``n``, ``grad_batch``) is evaluated chain by chain.
+
+    Returns the iterates of every ``thin``-th step, shape ``(steps // thin + 1, chains, dim)``
+    (the start included). Chains with non-finite values at the end are reported with a
+    ``RuntimeWarning``.
+    """
+    n = getattr(problem, "n", None)
+    if n is None or not hasattr(problem, "grad_batch"):
+        raise ValueError(f"sgd_chains needs a finite-sum problem with n and grad_batch; got problem={problem!r}")
+    W = np.array(W0, dtype=float)
+    dim = getattr(problem, "dim", W.shape[-1] if W.ndim else 0)
+    if W.ndim != 2 or W.shape[0] == 0 or W.shape[1] != dim:
+        raise ValueError(f"Invalid W0: expected an array (chains, {dim}), got shape {np.shape(W0)}")
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
+        raise ValueError(f"Invalid steps: steps={steps!r} (expected an integer >= 0)")
+    B = _check_positive_int("batch_size", batch_size)
+    thin = _check_positive_int("thin", thin)
+    m = W.shape[0]
+    step_size = _chain_lrs(lr, m)
+    rng = np.random.default_rng(seed)
+    out = [W]
+    for k in range(int(steps)):
+        idx = rng.integers(0, int(n), size=(m, B))
+        W = W - step_size(k + 1) * _batch_grads(problem, W, idx)
+        if (k + 1) % thin == 0:
+            out.append(W)
+    bad = int(np.sum(~np.all(np.isfinite(W), axis=1)))
+    if bad:
+        warnings.warn(f"sgd_chains: {bad} of {m} chains ended with non-finite values (step too large?)",
+                      RuntimeWarning, stacklevel=2)
+    return np.array(out)
+
+
+# --- Hutchinson's estimator -----------------------------------------------------------------
+def hutchinson_diagonal(hvp: Callable[[np.ndarray], np.ndarray], dim: int, rng=None, samples: int | None = None,
+                        distribution: str = "gaussian") -> np.ndarray:
+    r"""Hutchinson's estimate of :math:`\operatorname{diag} H` from a Hessian-vector product ``hvp(u) = H u``.
+
+    .. math::  \hat h = u \odot (H u),\qquad \mathbb E[\hat h] = \operatorname{diag} H,
+
+    for :math:`u \sim \mathcal N(0, I)` (``distribution="gaussian"``, Sophia's choice) or
+    Rademacher :math:`u_i = \pm 1` (``"rademacher"``, Hutchinson's; then :math:`u_i^2 = 1` and
+    the estimate's variance is smaller). ``rng`` is a :class:`numpy.random.Generator` or a seed;
+    the Gaussian draw is ``rng.standard_normal(dim)``. With ``samples=None`` one estimate of
+    shape ``(dim,)`` is returned; with ``samples=s``, ``s`` independent estimates, one per row
+    (their mean is the averaged estimate). The torch face's estimator is
+    :func:`gdlab.optim.hutchinson`.
+    """
+    if not callable(hvp):
+        raise ValueError(f"Invalid hvp: hvp={hvp!r} is not callable")
+    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 1:
+        raise ValueError(f"Invalid dim: dim={dim!r} (expected an integer >= 1)")
+    if distribution not in ("gaussian", "rademacher"):
+        raise ValueError(f"Invalid distribution value: distribution={distribution!r} "
+                         "(expected 'gaussian' or 'rademacher')")
+    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    shape = (int(dim),) if samples is None else (_check_positive_int("samples", samples), int(dim))
+    if distribution == "gaussian":
+        U = rng.standard_normal(shape)
+    else:
+        U = rng.integers(0, 2, size=shape) * 2.0 - 1.0
+    rows = U[None, :] if samples is None else U
+    est = np.empty_like(rows)
+    for j, u in enumerate(rows):
+        hu = np.asarray(hvp(u), dtype=float)
+        if hu.shape != u.shape:
+            raise ValueError(f"Invalid hvp: returned shape {hu.shape}, expected {u.shape}")
+        est[j] = u * hu
+    _report_nonfinite("hutchinson_diagonal", est)
+    return est[0] if samples is None else est

@@ -265,3 +265,58 @@ def test_two_batch_formulas_invert_the_expected_norms():
 def test_invalid_arguments_raise_value_error(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+# ------------------------------------------------------------------------ perturbed gradient descent
+def _strict_saddle_grad(X):
+    """f(x, y) = x^2/2 - y^2/2 + y^4/4: a strict saddle at 0, minima at (0, +-1)."""
+    return np.stack([X[:, 0], X[:, 1] ** 3 - X[:, 1]], axis=1)
+
+
+def test_perturbed_gd_leaves_a_strict_saddle_that_gradient_descent_converges_to():
+    X0 = np.tile([1.0, 0.0], (400, 1))
+    plain = X0.copy()
+    for _ in range(300):
+        plain = plain - 0.1 * _strict_saddle_grad(plain)
+    assert np.all(plain[:, 1] == 0.0) and np.abs(plain).max() < 1e-12    # stuck at the saddle
+    out = N.perturbed_gd(_strict_saddle_grad, X0, 0.1, steps=300, seed=0)
+    assert out.n_nonfinite == 0 and np.all(out.info["kicks"] >= 1)
+    assert np.all(np.abs(np.abs(out.x[:, 1]) - 1) < 0.05) and np.all(np.abs(out.x[:, 0]) < 0.05)
+    assert abs(np.mean(out.x[:, 1] > 0) - 0.5) < 4 * math.sqrt(0.25 / 400)   # both minima, by symmetry
+
+
+def test_perturbed_gd_kicks_at_most_once_per_t_thres_plus_one_steps():
+    # on a quadratic whose gradient never exceeds g_thres near the minimum, a chain started there is
+    # kicked at k = 0, t_thres + 1, 2 (t_thres + 1), ...: 4 kicks in 200 steps for t_thres = 50
+    out = N.perturbed_gd(N.QuadraticPotential(np.eye(2)), np.zeros((30, 2)), 0.5, steps=200, g_thres=1.0,
+                         t_thres=50, radius=1e-2, seed=1, thin=1)
+    np.testing.assert_array_equal(out.info["kicks"], 4)
+    assert np.abs(out.trace).max() <= 1e-2 + 1e-15            # the descent undoes every kick
+    assert out.trace.shape == (201, 30, 2) and out.steps_saved[-1] == 200
+
+
+def test_perturbed_gd_kicks_are_uniform_in_the_ball():
+    d, r, n = 3, 0.2, 20000
+    flat = N.CallablePotential(lambda X: np.zeros_like(X), d)
+    out = N.perturbed_gd(flat, np.zeros((n, d)), 1.0, steps=1, radius=r, seed=2)
+    norms = np.linalg.norm(out.x, axis=1)
+    assert norms.max() <= r * (1 + 1e-12)
+    u = (norms / r) ** d                                     # uniform on [0, 1] for a uniform draw in the ball
+    assert abs(u.mean() - 0.5) < 4 * math.sqrt(1 / 12 / n)
+    assert np.all(np.abs(out.x.mean(axis=0)) < 4 * r / math.sqrt(n))
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(lr=0.0), "lr=0.0"), (dict(radius=-1.0), "radius=-1.0"), (dict(t_thres=-1), "t_thres=-1"),
+    (dict(steps=1.5), "steps=1.5"), (dict(g_thres=float("nan")), "g_thres=nan"),
+])
+def test_perturbed_gd_rejects_invalid_arguments(kw, match):
+    args = dict(lr=0.1, steps=5) | kw
+    with pytest.raises(ValueError, match=match):
+        N.perturbed_gd(_strict_saddle_grad, np.zeros((2, 2)), **args)
+
+
+def test_perturbed_gd_reports_non_finite_chains():
+    with np.errstate(over="ignore", invalid="ignore"), pytest.warns(RuntimeWarning, match="non-finite"):
+        out = N.perturbed_gd(N.QuadraticPotential([[1.0]]), np.ones((5, 1)), 3.0, steps=2000)
+    assert out.n_nonfinite == 5

@@ -442,3 +442,96 @@ def test_paper_momentum_forms_follow_a_schedule_that_starts_at_zero(form):
         v = mu * v - lr * grad(xr)
         xr = xr + v
     np.testing.assert_allclose(x, xr, rtol=1e-13, atol=1e-15)
+
+
+# ------------------------------------------------------------------ SGD's decoupled weight decay
+def _sgd_iterates(make, grad, x0, lrs):
+    opt, x, xs = make(), np.array(x0, dtype=float), [np.array(x0, dtype=float)]
+    for lr in lrs:
+        opt.lr = lr
+        x = opt(x, grad(opt.lookahead_point(x)))
+        xs.append(x)
+    return np.array(xs)
+
+
+_A = np.diag([0.5, 2.0, 7.0])
+_GRAD = lambda x: _A @ (x - 1.0)  # noqa: E731
+_X0 = np.array([3.0, -2.0, 0.5])
+
+
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_decoupled_sgd_without_momentum_is_coupled_l2_at_the_same_lambda(schedule):
+    # (1 - eta lam) x - eta g = x - eta (g + lam x): the lr-scaled decoupled form is L2, step by step
+    K = 80
+    lrs = np.full(K, 0.1) if schedule == "constant" else 0.1 * 0.5 * (1 + np.cos(np.pi * np.arange(K) / K))
+    coupled = _sgd_iterates(lambda: gnp.SGD(lr=0.1, weight_decay=0.3), _GRAD, _X0, lrs)
+    decoupled = _sgd_iterates(lambda: gnp.SGD(lr=0.1, weight_decay=0.3, decoupled_weight_decay=True), _GRAD, _X0, lrs)
+    np.testing.assert_allclose(decoupled, coupled, rtol=1e-13, atol=1e-15)
+    plain = _sgd_iterates(lambda: gnp.SGD(lr=0.1), _GRAD, _X0, lrs)
+    assert np.abs(plain - coupled).max() > 0.1                           # and the decay does something
+
+
+def test_decoupled_sgd_with_momentum_decays_before_the_step():
+    eta, lam, mu, K = 0.05, 0.2, 0.9, 60
+    x, b, ref = _X0.copy(), None, [_X0.copy()]
+    for _ in range(K):                                                   # θ ← θ(1 − ηλ); b ← μb + g; θ ← θ − ηb
+        g = _GRAD(x)
+        x = x * (1 - eta * lam)
+        b = g.copy() if b is None else mu * b + g
+        x = x - eta * b
+        ref.append(x)
+    ref = np.array(ref)
+    lrs = np.full(K, eta)
+    for form in ("torch", "polyak", "sutskever"):                       # the three forms agree at a fixed rate
+        ours = _sgd_iterates(lambda: gnp.SGD(lr=eta, momentum=mu, weight_decay=lam, decoupled_weight_decay=True,
+                                             momentum_form=form), _GRAD, _X0, lrs)
+        np.testing.assert_allclose(ours, ref, rtol=1e-12, atol=1e-14, err_msg=form)
+    coupled = _sgd_iterates(lambda: gnp.SGD(lr=eta, momentum=mu, weight_decay=lam), _GRAD, _X0, lrs)
+    assert np.abs(coupled - ref).max() > 1e-2                            # with momentum it is not L2
+
+
+def test_decoupled_sgd_torch_face_matches_numpy_face_and_default_keeps_torch_parity(float64_default):
+    model = _mlp()
+    ref = copy.deepcopy(model)
+    opt = go.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=0.05, decoupled_weight_decay=True)
+    np_params = [p.detach().numpy().copy() for p in model.parameters()]
+    np_opt = gnp.SGD(lr=0.1, momentum=0.9, weight_decay=0.05, decoupled_weight_decay=True)
+    X, Y = _batch()
+    for _ in range(5):
+        opt.zero_grad()
+        torch.nn.functional.mse_loss(model(X), Y).backward()
+        np_opt.step_arrays(np_params, [p.grad.numpy().copy() for p in model.parameters()])
+        opt.step()
+    for p, q in zip(model.parameters(), np_params):
+        np.testing.assert_allclose(p.detach().numpy(), q, rtol=1e-12, atol=1e-14)
+    assert go.SGD([torch.zeros(1, requires_grad=True)]).defaults["decoupled_weight_decay"] is False
+    ours, theirs = copy.deepcopy(ref), copy.deepcopy(ref)
+    o1 = go.SGD(ours.parameters(), lr=0.1, momentum=0.9, weight_decay=0.05)
+    o2 = torch.optim.SGD(theirs.parameters(), lr=0.1, momentum=0.9, weight_decay=0.05)
+    _train(ours, o1, 5)
+    _train(theirs, o2, 5)
+    for p, q in zip(ours.parameters(), theirs.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-12, atol=1e-14)
+
+
+def test_decoupled_weight_decay_must_be_a_bool():
+    with pytest.raises(ValueError, match="decoupled_weight_decay='yes'"):
+        gnp.SGD(lr=0.1, decoupled_weight_decay="yes")
+
+
+# ------------------------------------------------------------------ re-exported helpers
+def test_helpers_are_re_exported_from_gdlab_optim_without_importing_torch():
+    import subprocess
+    import sys
+
+    from gdlab.optim.rules import schedule_free, sophia
+
+    for name, owner in [("averaged_point", schedule_free), ("eval_mode", schedule_free),
+                        ("train_mode", schedule_free), ("hutchinson", sophia), ("gauss_newton_bartlett", sophia)]:
+        assert getattr(go, name) is getattr(owner, name) and name in go.__all__, name
+    code = ("import sys, gdlab.optim as g; g.averaged_point, g.hutchinson, g.eval_mode; "
+            "assert 'torch' not in sys.modules, 'torch imported'")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    y, z = np.array([1.0, 2.0]), np.array([3.0, -1.0])
+    np.testing.assert_allclose(go.averaged_point(y, z, 0.9), (y - 0.1 * z) / 0.9)

@@ -205,3 +205,96 @@ def test_importing_the_numpy_modules_does_not_import_torch():
     code = "import sys, gdlab.stochastic, gdlab.noise; assert 'torch' not in sys.modules, 'torch imported'"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+# -------------------------------------------------------------------------------- many chains
+class _Generic:
+    """A finite sum that only offers n, dim and grad_batch: sgd_chains must go chain by chain."""
+
+    def __init__(self, problem):
+        self.problem, self.n, self.dim = problem, problem.n, problem.dim
+
+    def grad_batch(self, x, idx):
+        return self.problem.grad_batch(x, idx)
+
+
+@pytest.mark.parametrize("kind", ["least squares", "logistic", "generic"])
+def test_one_sgd_chain_follows_the_minibatch_oracle(ls, kind):
+    lr = 0.05
+    if kind == "logistic":
+        rng = np.random.default_rng(0)
+        X = rng.standard_normal((80, 3))
+        prob = P.LogisticRegression(X, (X @ [1.0, -2.0, 0.5] > 0).astype(float), lam=0.1)
+    else:
+        prob = ls
+    target = _Generic(prob) if kind == "generic" else prob
+    path = S.sgd_chains(target, prob.x0[None, :], lr, steps=60, batch_size=4, seed=7)
+    ref = runner.run(prob, S.sgd(S.MinibatchOracle(prob, batch_size=4, seed=7), lr), steps=60)
+    assert path.shape == (61, 1, prob.dim)
+    np.testing.assert_allclose(path[:, 0], ref.xs, rtol=1e-12, atol=1e-14)
+
+
+def test_sgd_chains_schedule_counts_steps_from_one_like_sgd(ls):
+    sched = lambda t: 0.1 / t  # noqa: E731
+    path = S.sgd_chains(ls, ls.x0[None, :], sched, steps=30, batch_size=2, seed=3, thin=3)
+    ref = runner.run(ls, S.sgd(S.MinibatchOracle(ls, batch_size=2, seed=3), sched), steps=30)
+    assert path.shape == (11, 1, ls.dim)
+    np.testing.assert_allclose(path[:, 0], ref.xs[::3], rtol=1e-12, atol=1e-14)
+
+
+def test_sgd_chains_column_of_step_sizes_and_independent_chains(ls):
+    W0 = np.tile(ls.x0 + 1.0, (4, 1))
+    path = S.sgd_chains(ls, W0, np.array([0.0, 0.05, 0.05, 0.1]), steps=50, seed=0)
+    np.testing.assert_array_equal(path[-1, 0], W0[0])                  # a zero step never moves
+    assert np.abs(path[-1, 1] - path[-1, 2]).max() > 1e-6              # same step, own mini-batches
+    # chains are independent: many chains started at x* spread like the one-chain stationary law
+    many = S.sgd_chains(ls, np.tile(ls.x_star, (3000, 1)), 0.02, steps=300, seed=1)
+    m, se = mean_and_se(many[-1])
+    assert np.all(np.abs(m - ls.x_star) < 5 * se)
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(W0=np.zeros(3)), "W0"), (dict(W0=np.zeros((2, 4))), "W0"), (dict(lr=-0.1), "lr=-0.1"),
+    (dict(lr=np.array([0.1, 0.2, 0.3])), "3 entries for 2 chains"), (dict(batch_size=0), "batch_size=0"),
+    (dict(thin=0), "thin=0"), (dict(steps=-1), "steps=-1"), (dict(lr=lambda t: float("nan")), "lr"),
+])
+def test_sgd_chains_rejects_invalid_arguments(ls, kw, match):
+    args = dict(W0=np.zeros((2, 3)), lr=0.1, steps=3) | kw
+    with pytest.raises(ValueError, match=match):
+        S.sgd_chains(ls, args.pop("W0"), args.pop("lr"), **args)
+
+
+def test_sgd_chains_reports_non_finite_chains(ls):
+    with np.errstate(over="ignore", invalid="ignore"), pytest.warns(RuntimeWarning, match="non-finite"):
+        S.sgd_chains(ls, np.zeros((3, 3)), 50.0, steps=400, seed=0)
+
+
+# -------------------------------------------------------------------------------- Hutchinson
+def test_hutchinson_diagonal_is_unbiased():
+    rng = np.random.default_rng(0)
+    Q, _ = np.linalg.qr(rng.standard_normal((6, 6)))
+    H = Q @ np.diag([0.1, 0.5, 1.0, 2.0, 5.0, -3.0]) @ Q.T           # indefinite: the identity still holds
+    for dist in ("gaussian", "rademacher"):
+        est = S.hutchinson_diagonal(lambda u: H @ u, 6, rng=1, samples=20000, distribution=dist)
+        m, se = mean_and_se(est)
+        z = (m - np.diag(H)) / se
+        assert est.shape == (20000, 6) and np.abs(z).max() < 5, dist
+    D = np.diag([1.0, -2.0, 3.0])
+    np.testing.assert_array_equal(S.hutchinson_diagonal(lambda u: D @ u, 3, 4, distribution="rademacher"),
+                                  np.diag(D))                         # exact for a diagonal H
+
+
+def test_hutchinson_diagonal_uses_the_generator_as_documented():
+    H = np.array([[2.0, 1.0], [1.0, 3.0]])
+    u = np.random.default_rng(5).standard_normal(2)
+    np.testing.assert_array_equal(S.hutchinson_diagonal(lambda v: H @ v, 2, np.random.default_rng(5)), u * (H @ u))
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(dim=0), "dim=0"), (dict(distribution="uniform"), "distribution='uniform'"),
+    (dict(samples=0), "samples=0"), (dict(hvp=lambda u: np.zeros(3)), "shape"), (dict(hvp=3), "hvp=3"),
+])
+def test_hutchinson_diagonal_rejects_invalid_arguments(kw, match):
+    args = dict(hvp=lambda u: 2 * u, dim=2) | kw
+    with pytest.raises(ValueError, match=match):
+        S.hutchinson_diagonal(args.pop("hvp"), args.pop("dim"), **args)

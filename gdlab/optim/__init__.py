@@ -5,13 +5,27 @@
 * :mod:`gdlab.optim.numpy` -- the NumPy face, for the chapters (no torch import);
 * ``gdlab.optim.SGD``, ``gdlab.optim.Adam``, ... -- the torch face: ``torch.optim.Optimizer``
   subclasses, created on first access so that the NumPy face never imports torch.
+
+Helpers that go with particular rules are re-exported here:
+
+* schedule-free AdamW: :func:`averaged_point` (NumPy: the averaged point
+  :math:`x = (y - (1-\\beta_1)z)/\\beta_1`), :func:`eval_mode` and :func:`train_mode` (torch: switch the
+  parameters between :math:`y` and :math:`x`);
+* Sophia: :func:`hutchinson` and :func:`gauss_newton_bartlett`, the diagonal Hessian estimators of
+  the torch face (a NumPy Hutchinson estimate is :func:`gdlab.stochastic.hutchinson_diagonal`).
+
+They import torch only when called.
 """
 
 from __future__ import annotations
 
 from .rules import RULES
+from .rules.schedule_free import averaged_point, eval_mode, train_mode
+from .rules.sophia import gauss_newton_bartlett, hutchinson
 
-__all__ = sorted(RULES)
+HELPERS = ["averaged_point", "eval_mode", "train_mode", "hutchinson", "gauss_newton_bartlett"]
+
+__all__ = sorted(RULES) + HELPERS
 
 
 def __getattr__(name: str):

@@ -3,7 +3,7 @@ r"""Gradient descent, heavy-ball momentum and Nesterov momentum, in their three 
 from __future__ import annotations
 
 from ..base import Context, Rule, check_choice, check_lr, check_nonneg
-from ..pieces import apply_update, l2_into_gradient, momentum_buffer, velocity
+from ..pieces import apply_update, decoupled_weight_decay, l2_into_gradient, momentum_buffer, velocity
 
 MOMENTUM_FORMS = ("torch", "polyak", "sutskever")
 NESTEROV_FORMS = ("torch", "lookahead")
@@ -44,8 +44,22 @@ class SGD(Rule):
     :math:`\phi_t = \phi_{t-1} - \eta(g_t + \mu b_t)` with the gradient at the parameters, as torch does.
     The torch face reads ``p.grad`` at the parameters and therefore offers the torch form only.
 
+    **Decoupled weight decay** (``decoupled_weight_decay=True``, Loshchilov & Hutter 2019): the
+    gradient is left alone and the parameters shrink before the step, in torch.optim.AdamW's
+    convention (the decay multiplied by the current rate, applied to :math:`\theta_{t-1}`):
+
+    .. math::  \theta \leftarrow \theta(1-\eta\lambda),\qquad\text{then the step above with } g_t = \nabla f(\theta_{t-1}).
+
+    Without momentum and at a constant rate this is the coupled L2 step exactly,
+    :math:`(1-\eta\lambda)\theta - \eta\nabla f(\theta) = \theta - \eta(\nabla f(\theta) + \lambda\theta)`;
+    with momentum the two differ (the decay no longer passes through the buffer), and so they do
+    under a learning-rate schedule when momentum is on. The form :math:`\theta \leftarrow (1-\lambda')\theta`
+    with no rate is the same method at a constant rate with :math:`\lambda' = \eta\lambda`. The
+    default, ``False``, is torch.optim.SGD's coupled L2. With Nesterov's look-ahead form the
+    decay is applied at the iterate and the gradient is taken at the look-ahead point as usual.
+
     Defaults: ``lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False, maximize=False,
-    momentum_form="torch", nesterov_form="torch"``.
+    momentum_form="torch", nesterov_form="torch", decoupled_weight_decay=False``.
 
     Buffers: ``momentum_buffer`` b (torch form), ``velocity`` v (Sutskever form) or ``prev_param``
     :math:`\theta_{t-1}` (Polyak form), one parameter-sized array each when μ > 0: 4 bytes per fp32
@@ -54,12 +68,13 @@ class SGD(Rule):
 
     name = "SGD"
     defaults = dict(lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, maximize=False,
-                    momentum_form="torch", nesterov_form="torch")
+                    momentum_form="torch", nesterov_form="torch", decoupled_weight_decay=False)
     buffers = ("momentum_buffer", "velocity", "prev_param")
     convention = ("torch.optim.SGD: the learning rate multiplies the whole buffer, the first step "
                   "sets b = g without dampening, Nesterov uses g + μb (the look-ahead form reparametrised). "
                   "momentum_form='polyak'|'sutskever' put the rate inside the velocity; "
-                  "nesterov_form='lookahead' takes the gradient at θ + μv.")
+                  "nesterov_form='lookahead' takes the gradient at θ + μv. weight_decay is coupled L2 "
+                  "unless decoupled_weight_decay=True (θ ← θ(1 − ηλ) before the step).")
     equation = (r"b_t = \mu b_{t-1} + (1-\tau) g_t,\ b_1 = g_1;\quad "
                 r"\theta_t = \theta_{t-1} - \eta\,(g_t + \mu b_t \text{ if Nesterov else } b_t)")
     cite = "robbins1951stochastic"
@@ -71,6 +86,10 @@ class SGD(Rule):
         check_nonneg(hp, "weight_decay", "weight_decay")
         check_choice(hp, "momentum_form", MOMENTUM_FORMS)
         check_choice(hp, "nesterov_form", NESTEROV_FORMS)
+        dwd = hp.get("decoupled_weight_decay", False)
+        if not isinstance(dwd, bool):
+            raise ValueError(f"Invalid decoupled_weight_decay value: decoupled_weight_decay={dwd!r} "
+                             "(expected True or False)")
         form = hp.get("momentum_form", "torch")
         if hp.get("nesterov") and (hp.get("momentum", 0.0) <= 0 or hp.get("dampening", 0.0) != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening "
@@ -119,12 +138,17 @@ class SGD(Rule):
         hp, ops = ctx.group, ctx.ops
         mu = hp["momentum"]
         lookahead = self._lookahead(hp)
-        if lookahead and hp.get("weight_decay", 0.0) != 0.0:
+        form = hp.get("momentum_form", "torch")
+        decoupled = bool(hp.get("decoupled_weight_decay", False))
+        if decoupled:
+            g = ctx.grads
+            if form != "polyak":                                            # (the Polyak form decays below)
+                decoupled_weight_decay(ctx)                                 # θ ← θ(1 − ηλ)
+        elif lookahead and hp.get("weight_decay", 0.0) != 0.0:
             y = self.lookahead_point(ops, ctx.params, ctx.states, hp)
             g = ops.add(ctx.grads, y, alpha=hp["weight_decay"])             # g ← ∇f(y) + λy
         else:
             g = l2_into_gradient(ctx, ctx.grads)                            # g ← g + λθ
-        form = hp.get("momentum_form", "torch")
         if mu == 0.0 and form == "torch":
             apply_update(ctx, g)                                            # θ ← θ − ηg
             return
@@ -146,6 +170,8 @@ class SGD(Rule):
                     s["prev_param"] = ops.clone([p])[0]
             prev = ctx.buffer("prev_param")
             step = ops.add(ctx.params, prev, alpha=-1.0)                    # θ_{t−1} − θ_{t−2}
+            if decoupled:   # θ ← θ(1 − ηλ); θ_prev keeps the decayed point, so that the step stays −ηb
+                decoupled_weight_decay(ctx)
             ops.copy_(prev, ctx.params)
             apply_update(ctx, g)                                            # θ ← θ − ηg + μ(θ − θ_prev)
             ops.add_(ctx.params, step, alpha=mu)
