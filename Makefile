@@ -51,7 +51,7 @@ strict-book: $(STAMP)
 	@$(STAGE) strict-book $(VENV)/bin/jupyter-book build . --all -W -n --keep-going
 
 browser: $(STAMP) chromium
-	@$(STAGE) browser $(PY) -m pytest tests/browser --browser -q
+	@$(STAGE) browser $(PY) -m pytest tests/browser --browser -q -n 2
 
 # Debian's Chromium, driven by Playwright from pip (never `playwright install`: it downloads a browser).
 chromium:
