@@ -39,6 +39,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .validation import positive_float, positive_int
+
 __all__ = [
     "OnlineProblem",
     "Reddi",
@@ -49,21 +51,8 @@ __all__ = [
 ]
 
 
-def _pos_int(name: str, v: Any, minimum: int = 1) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < minimum:
-        raise ValueError(f"Invalid {name}: {name}={v!r} (expected an integer >= {minimum})")
-    return int(v)
-
-
-def _pos_float(name: str, v: Any, allow_zero: bool = False) -> float:
-    try:
-        x = float(v)
-    except (TypeError, ValueError):
-        raise ValueError(f"Invalid {name}: {name}={v!r} (expected a number)") from None
-    if not math.isfinite(x) or x < 0 or (x == 0 and not allow_zero):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"Invalid {name}: {name}={v!r} (expected a finite number {bound})")
-    return x
+_pos_int = positive_int
+_pos_float = positive_float
 
 
 def _probability(name: str, v: Any) -> float:

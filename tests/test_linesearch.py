@@ -335,20 +335,3 @@ def test_evaluation_counts_are_the_work_done(search, opts):
     else:
         assert not any(m.reused_g) and not final_known
         assert m.reused_f == ([False] + [True] * (K - 1) if search == "armijo" else [False] * K)
-
-
-def _counting(problem):
-    counts = {"f": 0, "grad": 0}
-
-    class Counted:
-        dim, L, mu, x_star, f_star, x0 = problem.dim, problem.L, problem.mu, problem.x_star, problem.f_star, problem.x0
-
-        def f(self, x):
-            counts["f"] += 1
-            return problem.f(x)
-
-        def grad(self, x):
-            counts["grad"] += 1
-            return problem.grad(x)
-
-    return Counted(), counts
