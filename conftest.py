@@ -37,3 +37,15 @@ def pytest_runtest_teardown(item, nextitem):
     dtype = torch.get_default_dtype()
     torch.set_default_dtype(torch.float32)
     raise AssertionError(f"{item.nodeid} left torch's default dtype at {dtype}")
+
+
+@pytest.fixture
+def float64_default():
+    """torch's default dtype set to float64 for one test (torch keeps some optimizer scalars, such as NAdam's
+    momentum product, in the default dtype), and restored afterwards."""
+    import torch
+
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(old)

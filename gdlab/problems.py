@@ -30,6 +30,17 @@ __all__ = ["Problem", "FiniteSum", "Quadratic", "LeastSquares", "LogisticRegress
            "logistic_digits", "Rosenbrock", "DoubleWell", "NesterovWorstCase", "LinearRecurrence"]
 
 
+def _design(X, y) -> tuple[np.ndarray, np.ndarray]:
+    """A data set (X, y) as float arrays: X non-empty (n, d), y of shape (n,)."""
+    X = np.asarray(X, dtype=float)
+    y = np.asarray(y, dtype=float)
+    if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
+        raise ValueError(f"X must be a non-empty 2-D array (n, d), got X.shape={X.shape}")
+    if y.shape != (X.shape[0],):
+        raise ValueError(f"y must have shape ({X.shape[0]},) to match X, got y.shape={y.shape}")
+    return X, y
+
+
 def _positive(name: str, value) -> float:
     value = float(value)
     if not (math.isfinite(value) and value > 0):
@@ -214,12 +225,7 @@ class LeastSquares(FiniteSum):
     """
 
     def __init__(self, X, y, name: str | None = None):
-        X = np.asarray(X, dtype=float)
-        y = np.asarray(y, dtype=float)
-        if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
-            raise ValueError(f"X must be a non-empty 2-D array (n, d), got X.shape={X.shape}")
-        if y.shape != (X.shape[0],):
-            raise ValueError(f"y must have shape ({X.shape[0]},) to match X, got y.shape={y.shape}")
+        X, y = _design(X, y)
         if not (np.all(np.isfinite(X)) and np.all(np.isfinite(y))):
             raise ValueError("X and y must be finite")
         self.X, self.y = X, y
@@ -287,12 +293,7 @@ class LogisticRegression(FiniteSum):
     """
 
     def __init__(self, X, y, lam: float, name: str | None = None):
-        X = np.asarray(X, dtype=float)
-        y = np.asarray(y, dtype=float)
-        if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
-            raise ValueError(f"X must be a non-empty 2-D array (n, d), got X.shape={X.shape}")
-        if y.shape != (X.shape[0],):
-            raise ValueError(f"y must have shape ({X.shape[0]},) to match X, got y.shape={y.shape}")
+        X, y = _design(X, y)
         if not np.all((y == 0) | (y == 1)):
             raise ValueError(f"labels y must be 0 or 1, got values {np.unique(y)[:5].tolist()}")
         if not np.all(np.isfinite(X)):

@@ -16,14 +16,6 @@ from gdlab.optim import numpy as gnp
 from optim_cases import CASES, INVALID, RICH_CASES, Case
 
 
-@pytest.fixture
-def float64_default():
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(old)
-
-
 def _mlp(seed: int = 0, dtype=torch.float64):
     torch.manual_seed(seed)
     return torch.nn.Sequential(torch.nn.Linear(4, 5), torch.nn.Tanh(), torch.nn.Linear(5, 2)).to(dtype)

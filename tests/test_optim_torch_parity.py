@@ -21,15 +21,6 @@ STEPS = 100
 NONE_STEP = 10  # at this step the second layer's bias has no gradient
 
 
-@pytest.fixture
-def float64_default():
-    """torch keeps some optimizer scalars (NAdam's μ-product) in the default dtype."""
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(old)
-
-
 class Net(torch.nn.Module):
     def __init__(self, dtype):
         super().__init__()
