@@ -119,6 +119,10 @@ class SOAP(Rule):
     step, :math:`W \leftarrow W(1-\eta\lambda)`, and :math:`\epsilon` is added to the raw :math:`\sqrt V`,
     both as in the authors' code. Vectors (1-D) run plain Adam in that form.
 
+    State for an :math:`m\times n` matrix: :math:`M` and :math:`V` (:math:`2mn` numbers), the factors
+    :math:`L, R` and their eigenbases :math:`Q_L, Q_R` (:math:`2(m^2+n^2)` numbers), i.e.
+    :math:`8 + 8(m^2+n^2)/(mn)` bytes per parameter in fp32; vectors: 8 bytes per parameter, as Adam.
+
     Differences from the authors' code: the basis is always refreshed by a full eigendecomposition
     (they use one step of power iteration with QR after the first), the first step updates the weights
     (theirs only initialises the statistics), and no dimension merging or size cap is applied.
