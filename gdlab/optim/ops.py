@@ -394,6 +394,9 @@ class TorchOps:
         return [x / c for x, c in zip(xs, _per(ys, len(xs)))]
 
     def add(self, xs, ys, alpha: Scalars = 1.0):
+        """A new list x + alpha * y in one pass (a clone followed by add_ would read x twice)."""
+        if self.foreach and xs and _is_tensor_list(ys) and not isinstance(alpha, (list, tuple)):
+            return list(self.torch._foreach_add(xs, ys, alpha=alpha))
         return self.add_(self.clone(xs), ys, alpha)
 
     def norms(self, xs) -> list[float]:

@@ -72,7 +72,7 @@ class LAMB(Rule):
         wd = hp["weight_decay"]
         m, v = adam_moments(ctx, ctx.grads)
         num, den, scale = adam_ratio(ctx, m, v)
-        u = ops.mul(ops.div(num, den), scale)               # r = m̂/(√v̂ + ε)
+        u = ops.mul_(ops.div(num, den), scale)              # r = m̂/(√v̂ + ε), scaled in place
         if wd != 0.0:
             ops.add_(u, ctx.params, alpha=wd)               # u = r + λθ
         if hp["always_adapt"] or wd != 0.0:
@@ -81,7 +81,8 @@ class LAMB(Rule):
         else:
             ratios = [1.0] * len(u)
         ctx.record("trust_ratio", ratios)
-        apply_update(ctx, u, scale=ratios)                  # θ ← θ − η φ(‖θ‖)/‖u‖ · u
+        ops.mul_(u, ratios)                                 # φ(‖θ‖)/‖u‖ · u, in place on the new list
+        apply_update(ctx, u)                                # θ ← θ − η φ(‖θ‖)/‖u‖ · u
 
 
 class LARS(Rule):
@@ -139,10 +140,15 @@ class LARS(Rule):
             local.append(hp["trust_coefficient"] * w / den if (w > 0.0 and den > 0.0) else 1.0)
             decay.append(beta)
         ctx.record("trust_ratio", local)
-        d = ops.add(ctx.grads, ctx.params, alpha=decay) if any(decay) else ctx.grads  # g + βw
+        if any(decay):
+            uniform = all(c == decay[0] for c in decay)
+            d = ops.add(ctx.grads, ctx.params, alpha=decay[0] if uniform else decay)  # g + βw (a new list)
+            ops.mul_(d, [lr * c for c in local])            # γλˡ(g + βw), in place on the new list
+        else:
+            d = ops.mul(ctx.grads, [lr * c for c in local])
         v = ctx.buffer("momentum_buffer")
         ops.mul_(v, hp["momentum"])
-        ops.add_(v, d, alpha=[lr * c for c in local])      # v ← mv + γλˡ(g + βw)
+        ops.add_(v, d)                                      # v ← mv + γλˡ(g + βw)
         ops.add_(ctx.params, v, alpha=-1.0)                 # w ← w − v
 
 
