@@ -12,6 +12,7 @@ import pytest
 import torch
 
 import gdlab.optim as go
+from gdlab.optim import RULES
 from gdlab.optim import numpy as gnp
 from optim_cases import CASES, INVALID, RICH_CASES, Case
 
@@ -527,3 +528,29 @@ def test_helpers_are_re_exported_from_gdlab_optim_without_importing_torch():
     assert r.returncode == 0, r.stderr
     y, z = np.array([1.0, 2.0]), np.array([3.0, -1.0])
     np.testing.assert_allclose(go.averaged_point(y, z, 0.9), (y - 0.1 * z) / 0.9)
+
+
+@pytest.mark.parametrize("name", sorted(RULES))
+def test_large_cpu_tensors_updated_one_at_a_time_match_the_whole_group(name, float64_default):
+    """With foreach=None, large CPU tensors are updated one at a time; the result equals the foreach path."""
+    from gdlab.optim.torch_face import PER_TENSOR_NUMEL
+
+    shapes = [(272, 256), (256, 264)]  # every tensor above PER_TENSOR_NUMEL elements, 2-D for Muon
+    assert all(r * c >= PER_TENSOR_NUMEL for r, c in shapes)
+    gen = torch.Generator().manual_seed(0)
+    start = [torch.randn(*s, generator=gen) * 0.1 for s in shapes]
+    grads = [[torch.randn(*s, generator=gen) for s in shapes] for _ in range(4)]
+    results = {}
+    for foreach in (None, True):
+        params = [torch.nn.Parameter(t.clone()) for t in start]
+        opt = getattr(go, name)(params, lr=1e-2, foreach=foreach)
+        if foreach is None:
+            assert opt._per_tensor(opt.param_groups[0], params)
+        for g in grads:
+            for p, gi in zip(params, g):
+                p.grad = gi.clone()
+            opt.step()
+        results[foreach] = [p.detach().clone() for p in params]
+    for a, b, s in zip(results[None], results[True], start):
+        assert not torch.equal(a, s), f"{name}: the parameters did not move"
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)

@@ -31,6 +31,12 @@ from .ops import TorchOps
 
 _NONFINITE = ("propagate", "raise", "skip")
 
+#: With ``foreach`` left at ``None`` on CPU, a group whose tensors hold at least this many elements on average
+#: is updated one tensor at a time: every operation of the rule then runs on a tensor while it is still in cache
+#: (torch.optim's for-loop beats its own foreach on large CPU tensors for the same reason). Smaller tensors go
+#: through torch's multi-tensor (foreach) kernels, where Python overhead per tensor would dominate.
+PER_TENSOR_NUMEL = 1 << 16
+
 
 class RuleOptimizer(torch.optim.Optimizer):
     """A torch optimizer driven by one :class:`Rule`. Subclasses set ``rule_class``."""
@@ -150,9 +156,16 @@ class RuleOptimizer(torch.optim.Optimizer):
                 st["step"] = t
                 steps.append(t)
             before = [p.detach().clone() for p in params] if track else None
-            ctx = Context(ops=ops, params=params, grads=grads, states=states, steps=steps,
-                          group=group, stats=stats, extras=self._extras(group))
-            self._run_rule(ctx)
+            if self._per_tensor(group, params):
+                one = TorchOps(foreach=False)
+                for i in range(len(params)):
+                    self._run_rule(Context(ops=one, params=params[i:i + 1], grads=grads[i:i + 1],
+                                           states=states[i:i + 1], steps=steps[i:i + 1], group=group,
+                                           stats=None, extras=self._extras(group)))
+            else:
+                ctx = Context(ops=ops, params=params, grads=grads, states=states, steps=steps,
+                              group=group, stats=stats, extras=self._extras(group))
+                self._run_rule(ctx)
             if track:
                 _effective_stats(stats, before, params, grads, group)
             self.stats.append(stats or {})
@@ -160,6 +173,14 @@ class RuleOptimizer(torch.optim.Optimizer):
 
     def _extras(self, group: dict) -> dict:
         return {}
+
+    def _per_tensor(self, group: dict, params: list) -> bool:
+        """Whether this step updates the group one tensor at a time (see :data:`PER_TENSOR_NUMEL`)."""
+        if group.get("foreach") is not None or self.compile or self.track_stats:
+            return False  # an explicit choice, the compiled path and per-group statistics keep the group whole
+        if any(p.device.type != "cpu" for p in params):
+            return False
+        return sum(p.numel() for p in params) >= PER_TENSOR_NUMEL * len(params)
 
     def _run_rule(self, ctx: Context) -> None:
         if self.compile:
