@@ -19,7 +19,7 @@ SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 # small enough that a second thread only adds contention (tiny-MLP steps ran ~100x slower oversubscribed).
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: book test student unit notebooks strict-book browser chromium clean
+.PHONY: book test student unit notebooks alt-numerics mutants strict-book browser chromium clean
 
 # Install into .venv only when requirements.txt or pyproject.toml changed since the last install.
 $(STAMP): requirements.txt pyproject.toml
@@ -35,7 +35,7 @@ book: $(STAMP)
 
 test: $(STAMP)
 	@mkdir -p artifacts && : > $(STAGE_LOG)
-	@$(MAKE) --no-print-directory unit notebooks strict-book browser
+	@$(MAKE) --no-print-directory unit notebooks alt-numerics mutants strict-book browser
 	@echo "==> stages"; cat $(STAGE_LOG)
 	@awk '{ total += $$2 } END { printf "==> make test: all stages passed in %d s\n", total }' $(STAGE_LOG)
 
@@ -45,6 +45,19 @@ unit: $(STAMP)
 notebooks: $(STAMP)
 	@if [ -z "$(NOTEBOOKS)" ]; then echo "==> notebooks: there is no notebook in book/ or labs/"; else \
 	  $(STAGE) notebooks $(PY) -m pytest --nbval-lax --nbval-current-env -n 2 --dist loadfile -q $(NOTEBOOKS); fi
+
+# The unit tests and the notebooks again, with other kernels than this machine's: OpenBLAS's SSE3 (Prescott) kernels
+# for NumPy and torch's scalar (default) code path. They sum in other orders, as another CPU would; a check that
+# depends on one machine's rounding fails here.
+ALT_NUMERICS := OPENBLAS_CORETYPE=Prescott ATEN_CPU_CAPABILITY=default
+alt-numerics: $(STAMP)
+	@$(STAGE) alt-numerics-unit env $(ALT_NUMERICS) $(PY) -m pytest tests -n 2 -q
+	@$(STAGE) alt-numerics-notebooks env $(ALT_NUMERICS) $(PY) -m pytest --nbval-lax --nbval-current-env -n 2 \
+	  --dist loadfile -q $(NOTEBOOKS)
+
+# The mutation suite (tests/mutations/): every plausible wrong formula in the table must turn its chapter red.
+mutants: $(STAMP)
+	@$(STAGE) mutants $(PY) tools/mutants.py --jobs 2
 
 # A cold build: every page read again (--all) and every notebook executed (execute_notebooks: force).
 strict-book: $(STAMP)

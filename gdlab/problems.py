@@ -27,7 +27,7 @@ import numpy as np
 from scipy.special import expit
 
 __all__ = ["Problem", "FiniteSum", "Quadratic", "LeastSquares", "LogisticRegression",
-           "logistic_digits", "Rosenbrock", "DoubleWell", "NesterovWorstCase", "LinearRecurrence"]
+           "logistic_digits", "Rosenbrock", "DoubleWell", "NesterovWorstCase", "HuberWorstCase", "LinearRecurrence"]
 
 
 def _design(X, y) -> tuple[np.ndarray, np.ndarray]:
@@ -594,6 +594,57 @@ class NesterovWorstCase(Problem):
         r""":math:`\tfrac L4 A_m`."""
         self._point(x)
         return self.A.copy()
+
+
+class HuberWorstCase(Problem):
+    r"""The convex L-smooth function on which gradient descent at step :math:`1/L` is slowest after ``horizon`` steps
+    (Drori & Teboulle 2014, Thm 3.1): a Huber function in one dimension,
+
+    .. math::
+        f(x) = \begin{cases} \dfrac{L}{2}x^2, & |x| \le \tau,\\[4pt]
+        L\tau|x| - \dfrac{L\tau^2}{2}, & |x| > \tau, \end{cases}\qquad
+        \tau = \frac{R}{2N+1},
+
+    started at :math:`x_0 = R` (so :math:`\|x_0-x^\star\| = R`, :math:`x^\star = 0`, :math:`f^\star = 0`). Each
+    of the first :math:`N` steps moves by exactly :math:`\tau` along the linear part, so
+    :math:`x_N = R(N+1)/(2N+1)` and
+
+    .. math:: f(x_N) - f^\star = \frac{L R^2}{4N+2},
+
+    which is the exact worst case of gradient descent at step :math:`1/L` over all convex L-smooth functions. It is
+    :math:`2N/(4N+2)`, just under half, of the classical bound :math:`LR^2/(2N)`
+    (:func:`gdlab.theory.gd_convex_bound`).
+    """
+
+    mu = 0.0
+
+    def __init__(self, horizon: int, L: float = 1.0, R: float = 1.0):
+        if isinstance(horizon, bool) or int(horizon) != horizon or horizon < 1:
+            raise ValueError(f"horizon must be a positive integer, got horizon={horizon!r}")
+        self.horizon = int(horizon)
+        self.L = _positive("L", L)
+        self.R = _positive("R", R)
+        self.tau = self.R / (2 * self.horizon + 1)
+        self.dim = 1
+        self.x_star = np.zeros(1)
+        self.f_star = 0.0
+        self.x0 = np.array([self.R])
+        self.name = f"Huber worst case (N={self.horizon}, L={self.L:g}, R={self.R:g})"
+
+    def f(self, x):
+        r"""The Huber function; accepts ``(..., 1)``."""
+        a = np.abs(self._points(x)[..., 0])
+        v = np.where(a <= self.tau, 0.5 * self.L * a * a, self.L * self.tau * a - 0.5 * self.L * self.tau**2)
+        return float(v) if np.ndim(v) == 0 else v
+
+    def grad(self, x) -> np.ndarray:
+        r""":math:`Lx` inside :math:`|x|\le\tau`, :math:`L\tau\,\mathrm{sign}(x)` outside."""
+        x = self._point(x)
+        return np.where(np.abs(x) <= self.tau, self.L * x, self.L * self.tau * np.sign(x))
+
+    def worst_gap(self) -> float:
+        r"""The exact worst-case gap :math:`LR^2/(4N+2)` after ``horizon`` steps."""
+        return self.L * self.R**2 / (4 * self.horizon + 2)
 
 
 # --------------------------------------------------------------------------------------

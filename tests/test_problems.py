@@ -353,3 +353,21 @@ def test_linear_recurrence_unrolls_and_differentiates():
 def test_new_problems_validate_arguments(make_bad, word):
     with pytest.raises(ValueError, match=word):
         make_bad()
+
+
+@pytest.mark.parametrize("N, L, R", [(1, 1.0, 1.0), (7, 2.5, 0.3), (200, 0.1, 4.0)])
+def test_huber_worst_case_reaches_drori_teboulle(N, L, R):
+    """Gradient descent at 1/L on the Huber function ends exactly at the worst case LR^2/(4N+2), which is
+    2N/(4N+2) of the classical bound; the function is convex and L-smooth (checked on a grid)."""
+    from gdlab import runner, theory
+    from gdlab.optim import numpy as gnp
+
+    p = P.HuberWorstCase(N, L=L, R=R)
+    tr = runner.run(p, gnp.SGD(lr=1 / L), steps=N)
+    assert tr.f_gap[-1] == pytest.approx(L * R**2 / (4 * N + 2), rel=1e-12)
+    assert tr.f_gap[-1] / theory.gd_convex_bound(N, L, R**2) == pytest.approx(2 * N / (4 * N + 2), rel=1e-12)
+    xs = np.linspace(-2 * R, 2 * R, 2001)
+    g = np.array([p.grad([x])[0] for x in xs])
+    assert np.all(np.diff(g) >= -1e-15) and np.all(np.abs(np.diff(g)) <= L * np.diff(xs) * (1 + 1e-12))
+    with pytest.raises(ValueError, match="horizon"):
+        P.HuberWorstCase(0)

@@ -4,12 +4,17 @@ For a small synthetic notebook and for every notebook in book/ and labs/:
 * no line of a marked solution survives in the student copy, and no ``{solution}`` block remains;
 * the student copy runs without error up to its first exercise and stops there with ``NotImplementedError``;
 * every ``check`` cell fails when its solution is replaced by the stub (the check is not vacuous), and passes with the
-  reference solution.
+  reference solution;
+* every code exercise is fair: ``tests/exercises/<notebook>.py`` keeps, for each exercise, at least one other correct
+  solution written with different but equivalent arithmetic, which the check must accept, and at least one plausible
+  wrong solution, which the check must reject with an assertion.
 """
 
 from __future__ import annotations
 
+import ast
 import copy
+import importlib.util
 import re
 import sys
 from pathlib import Path
@@ -116,23 +121,64 @@ def tags(cell) -> list[str]:
     return cell.get("metadata", {}).get("tags", [])
 
 
-def run_exercises(source_nb, student_nb, cwd: Path) -> dict:
+def exercise_key(solution: str, check: str) -> str:
+    """The name an exercise is known by in ``tests/exercises``: what the solution cell defines (functions, classes and
+    assigned names) that the check cell uses without defining it itself."""
+    def defined(tree):
+        names = set()
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+                names.add(node.name)
+            elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+                for target in (node.targets if isinstance(node, ast.Assign) else [node.target]):
+                    names |= {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}
+        return names
+
+    check_tree = ast.parse(check)
+    used = {n.id for n in ast.walk(check_tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    return ",".join(sorted((defined(ast.parse(solution)) & used) - defined(check_tree)))
+
+
+def variants_for(notebook: Path | None) -> dict:
+    """The alternative solutions kept for a notebook: ``{key: {"correct": [source, ...], "wrong": [source, ...]}}``."""
+    if notebook is None:
+        return {}
+    path = ROOT / "tests" / "exercises" / f"{notebook.stem}.py"
+    if not path.exists():
+        return {}
+    spec = importlib.util.spec_from_file_location(f"exercise_variants_{notebook.stem.replace('-', '_')}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.VARIANTS
+
+
+def run_exercises(source_nb, student_nb, cwd: Path, variants: dict | None = None) -> dict:
     """Run the student copy in one kernel, exercise by exercise.
 
-    Cells are the student's, up to each exercise. At an exercise the stub runs, then the check (which must fail),
-    then the reference solution and the check again (which must pass), so that later exercises start from the
-    state the chapter expects. Returns the name of the first error met by the student copy and the number of
-    exercises checked; raises AssertionError for a cell that fails where it should pass or a check that passes
-    without its solution.
+    Cells are the student's, up to each exercise. At an exercise the stub runs, then the check (which must fail);
+    then each wrong solution of ``variants`` and the check (which must fail with an assertion); then each other
+    correct solution and the check (which must pass); then the reference solution and the check again (which must
+    pass), so that later exercises start from the state the chapter expects. Returns the name of the first error met
+    by the student copy, the number of exercises checked and the keys of the exercises met; raises AssertionError for
+    a cell that fails where it should pass or a check that passes where it should fail.
     """
+    variants = variants or {}
     src = [c for c in source_nb.cells if c.cell_type == "code"]
     stu = [c for c in student_nb.cells if c.cell_type == "code"]
     assert len(src) == len(stu), "the student copy must keep every code cell"
-    plan, i = [], 0
+    plan, i, keys = [], 0, []
     while i < len(src):
         if "solution" in tags(src[i]):
             assert i + 1 < len(src) and "check" in tags(src[i + 1]), f"code cell {i}: a solution with no check after it"
-            plan += [(stu[i], "stub", i), (src[i + 1], "must-fail", i + 1), (src[i], "ok", i), (src[i + 1], "ok", i + 1)]
+            key = exercise_key(src[i].source, src[i + 1].source) or f"the exercise at code cell {i}"
+            keys.append(key)
+            plan += [(stu[i], "stub", i), (src[i + 1], "must-fail", i + 1)]
+            for n, wrong in enumerate(variants.get(key, {}).get("wrong", [])):
+                plan += [(new_code_cell(wrong), "variant", f"{key} wrong {n}"), (src[i + 1], "reject", f"{key} wrong {n}")]
+            for n, right in enumerate(variants.get(key, {}).get("correct", [])):
+                plan += [(new_code_cell(right), "variant", f"{key} correct {n}"),
+                         (src[i + 1], "ok", f"{key} correct {n}")]
+            plan += [(src[i], "ok", i), (src[i + 1], "ok", i + 1)]
             i += 2
         else:
             plan.append((stu[i], "ok", i))
@@ -160,9 +206,12 @@ def run_exercises(source_nb, student_nb, cwd: Path) -> dict:
                 exercises += 1
                 if first_error is None:
                     first_error = stub_error or error
+            elif role == "reject":
+                assert error in ("AssertionError", "CheckFailed"), \
+                    f"exercise {where}: the check should reject this solution with an assertion, got {error}"
             else:
                 assert error is None, f"code cell {where} fails: {error}"
-    return {"first_error": first_error, "exercises": exercises}
+    return {"first_error": first_error, "exercises": exercises, "keys": keys}
 
 
 # --- the two transformations, table-driven ---------------------------------------------------
@@ -238,7 +287,7 @@ def test_synthetic_student_copy_hides_every_solution():
 def test_synthetic_student_copy_runs_to_its_first_stub(tmp_path):
     source = synthetic()
     result = run_exercises(source, student.student_notebook(source), tmp_path)
-    assert result == {"first_error": "NotImplementedError", "exercises": 2}
+    assert result == {"first_error": "NotImplementedError", "exercises": 2, "keys": ["roots", "total"]}
 
 
 def test_a_vacuous_check_is_caught(tmp_path):
@@ -271,8 +320,33 @@ def test_student_copy_of_every_notebook(case, tmp_path):
     handout = student.student_notebook(source)
     assert leaks(source, handout) == []
     assert solution_blocks(handout) == []
-    result = run_exercises(source, handout, cwd)
+    variants = variants_for(case)
+    result = run_exercises(source, handout, cwd, variants)
     if result["exercises"]:
         assert result["first_error"] == "NotImplementedError"
     else:
         assert result["first_error"] is None
+    if case is not None:  # every code exercise keeps a correct alternative and a wrong answer, and no stale entry
+        assert sorted(variants) == sorted(result["keys"]), f"tests/exercises/{case.stem}.py: keys {sorted(variants)}, " \
+                                                           f"exercises {sorted(result['keys'])}"
+        for key, kinds in variants.items():
+            assert kinds.get("correct") and kinds.get("wrong"), f"{case.stem}: exercise {key} needs both kinds"
+
+
+def test_a_check_that_accepts_a_wrong_answer_is_caught(tmp_path):
+    source = synthetic()
+    wrong = {"roots": {"wrong": ["def roots(xs):\n    return [x / 2 for x in xs]"], "correct": []},
+             "total": {"wrong": ["total = 14.0  # the right number, computed from nothing"], "correct": []}}
+    with pytest.raises(AssertionError, match="should reject this solution"):
+        run_exercises(source, student.student_notebook(source), tmp_path, wrong)
+
+
+def test_a_check_that_rejects_a_correct_answer_is_caught(tmp_path):
+    source = synthetic()
+    fair = {"roots": {"correct": ["def roots(xs):\n    return [x ** 0.5 for x in xs]"],
+                      "wrong": ["def roots(xs):\n    return [x / 2 for x in xs]"]}}
+    result = run_exercises(source, student.student_notebook(source), tmp_path, fair)
+    assert result["keys"] == ["roots", "total"]
+    unfair = {"total": {"correct": ["total = float(sum(values)) + 1e-12  # equal up to rounding"], "wrong": []}}
+    with pytest.raises(AssertionError, match="total correct 0 fails"):
+        run_exercises(source, student.student_notebook(source), tmp_path, unfair)
