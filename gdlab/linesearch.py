@@ -4,7 +4,8 @@ Along a direction :math:`d` from :math:`x`, write :math:`\phi(\alpha) = f(x + \a
 :math:`\phi'(0) = g^\top d` with :math:`g = \nabla f(x)`. Every search here requires a
 *descent* direction, :math:`g^\top d < 0`, and raises ``ValueError`` otherwise.
 
-* :func:`armijo` -- backtracking: the first :math:`\alpha = \alpha_0\beta^i` with
+* :func:`armijo` -- backtracking: the first :math:`\alpha = \alpha_0\rho^i` (the factor :math:`\rho` is the argument
+  ``beta``) with
   :math:`\phi(\alpha) \le \phi(0) + c\,\alpha\,\phi'(0)` (sufficient decrease) {cite}`armijo1966minimization`;
 * :func:`wolfe` -- a step satisfying the Wolfe conditions {cite}`wolfe1969convergence`, sufficient
   decrease and :math:`\phi'(\alpha) \ge c_2\phi'(0)` (weak) or :math:`|\phi'(\alpha)| \le c_2|\phi'(0)|`
@@ -20,6 +21,11 @@ gradient (``ngev``) evaluations it spent beyond the :math:`f(x)` and :math:`g` i
 :func:`gd_with` turns any of them into a gradient-descent method for :func:`gdlab.runner.run`; it
 reuses what a search evaluated at the accepted point (:math:`f`, and :math:`\nabla f` after a Wolfe
 search) and can warm-start Armijo from a multiple of the previous step (``growth``).
+
+What the searches guarantee on an :math:`L`-smooth (and :math:`\mu`-strongly convex) function, the constants of the
+step-size chapter: :func:`armijo_floor` and :func:`armijo_max_trials` (backtracking), :func:`wolfe_floor` (the
+curvature condition), :func:`exact_search_rate` (exact line search on a quadratic), :func:`polyak_step_floor` and
+:func:`polyak_contraction` (Polyak's step).
 """
 
 from __future__ import annotations
@@ -33,7 +39,8 @@ from typing import Callable
 import numpy as np
 
 __all__ = ["LineSearchResult", "armijo", "wolfe", "exact_quadratic", "polyak", "BarzilaiBorwein",
-           "GDWithSearch", "gd_with"]
+           "GDWithSearch", "gd_with", "armijo_floor", "armijo_max_trials", "wolfe_floor", "exact_search_rate",
+           "polyak_step_floor", "polyak_contraction"]
 
 
 @dataclass(frozen=True)
@@ -98,12 +105,13 @@ class _Counted:
 
 def armijo(f: Callable, x, d, g, f0: float | None = None, alpha0: float = 1.0, c: float = 1e-4,
            beta: float = 0.5, max_iter: int = 60) -> LineSearchResult:
-    r"""Backtracking line search: the first :math:`\alpha\in\{\alpha_0, \alpha_0\beta, \alpha_0\beta^2, \dots\}` with
+    r"""Backtracking line search: the first :math:`\alpha\in\{\alpha_0, \alpha_0\rho, \alpha_0\rho^2, \dots\}` with
 
     .. math:: f(x + \alpha d) \le f(x) + c\,\alpha\, g^\top d.
 
-    On an :math:`L`-smooth function with :math:`d = -g` every :math:`\alpha \le 2(1-c)/L` passes, so the
-    accepted step is at least :math:`\min(\alpha_0, 2\beta(1-c)/L)`. A non-finite trial value
+    The backtracking factor :math:`\rho\in(0,1)` is the argument ``beta``. On an :math:`L`-smooth function with
+    :math:`d = -g` every :math:`\alpha \le 2(1-c)/L` passes, so the accepted step is at least
+    :math:`\min(\alpha_0, 2\rho(1-c)/L)` (:func:`armijo_floor`). A non-finite trial value
     counts as a failure (the search backtracks). ``f0`` is :math:`f(x)` (evaluated, and counted,
     when not given).
     """
@@ -286,7 +294,8 @@ def polyak(f_x: float, g, f_star: float, gamma: float = 1.0, max_step: float | N
     if gap < -rounding:
         raise ValueError(f"f_star must not exceed f(x): f_star={f_star} > f(x)={f_x}")
     gap = max(gap, 0.0)
-    gg = float(np.sum(np.asarray(g, dtype=float) ** 2))
+    ga = np.ravel(np.asarray(g, dtype=float))
+    gg = float(np.dot(ga, ga))  # the same reduction as the slope g·d of the other searches
     if gg == 0:
         raise ValueError("Polyak's step is undefined at a zero gradient")
     step = gamma * gap / gg
@@ -359,7 +368,8 @@ class GDWithSearch:
     :math:`\\alpha_0^{(k)} = \\gamma\\,\\alpha_{k-1}` instead of the fixed ``alpha0`` (which is used at
     :math:`k = 0`): the step can grow by at most γ per iteration and otherwise backtracks as usual,
     so a search usually costs one or two trials once the step has adapted to the local curvature.
-    The floor of the accepted step becomes :math:`\\min(\\alpha_0^{(k)}, 2\\beta(1-c)/L)`.
+    The floor of the accepted step becomes :math:`\\min(\\alpha_0^{(k)}, 2\\rho(1-c)/L)`, with :math:`\\rho` the
+    backtracking factor (``beta``).
     """
 
     NAMES = ("armijo", "wolfe", "strong_wolfe", "exact", "polyak", "bb1", "bb2")
@@ -479,3 +489,85 @@ def gd_with(problem, search: str | Callable = "armijo", **options) -> GDWithSear
     previous step). ``problem`` needs ``f`` and ``grad`` (and ``A`` or ``hess`` for ``"exact"``).
     """
     return GDWithSearch(problem, search, **options)
+
+
+# --- what the searches guarantee ----------------------------------------------------------------
+def _sc(L, mu=None):
+    L = _pos("L", L)
+    if mu is None:
+        return L
+    mu = _pos("mu", mu)
+    if mu > L:
+        raise ValueError(f"mu must not exceed L, got mu={mu}, L={L}")
+    return L, mu
+
+
+def armijo_floor(L: float, c: float = 1e-4, beta: float = 0.5, alpha0: float = 1.0) -> float:
+    r"""The smallest step Armijo backtracking accepts along :math:`d = -g` on an :math:`L`-smooth function,
+
+    .. math:: \alpha \ge \min\Big(\alpha_0, \frac{2\rho(1-c)}{L}\Big),
+
+    with :math:`\rho` the backtracking factor (``beta``): every :math:`\alpha \le 2(1-c)/L` passes, so the accepted
+    step is :math:`\alpha_0` or was preceded by a failed :math:`\alpha/\rho > 2(1-c)/L`. Attained in the limit on
+    :math:`f(x) = \frac L2 x^2` from :math:`\alpha_0` just above :math:`2(1-c)/L`.
+    """
+    L, c, beta, alpha0 = _sc(L), _pos("c", c, 1.0), _pos("beta", beta, 1.0), _pos("alpha0", alpha0)
+    return min(alpha0, 2.0 * beta * (1.0 - c) / L)
+
+
+def armijo_max_trials(L: float, c: float = 1e-4, beta: float = 0.5, alpha0: float = 1.0) -> int:
+    r"""The most trial points Armijo backtracking evaluates on an :math:`L`-smooth function along :math:`d = -g`,
+
+    .. math:: 1 + \max\Big(0, \Big\lceil \log_{1/\rho}\frac{\alpha_0 L}{2(1-c)} \Big\rceil\Big),
+
+    the accepted trial included (:math:`\rho` is ``beta``); attained on :math:`f(x) = \frac L2 x^2`, where the
+    steps that pass are exactly :math:`(0, 2(1-c)/L]`.
+    """
+    L, c, beta, alpha0 = _sc(L), _pos("c", c, 1.0), _pos("beta", beta, 1.0), _pos("alpha0", alpha0)
+    return 1 + max(0, math.ceil(math.log(alpha0 * L / (2.0 * (1.0 - c))) / math.log(1.0 / beta)))
+
+
+def wolfe_floor(L: float, c2: float = 0.9, slope: float | None = None, d_sq: float | None = None) -> float:
+    r"""The shortest step that can satisfy the curvature condition :math:`\phi'(\alpha) \ge c_2\phi'(0)` on an
+    :math:`L`-smooth function,
+
+    .. math:: \alpha \ge \frac{(1-c_2)\,|\nabla f(x)^\top d|}{L\,\|d\|^2},
+
+    which is :math:`(1-c_2)/L` along :math:`d = -\nabla f(x)` (the default, when ``slope`` :math:`= g^\top d` and
+    ``d_sq`` :math:`= \|d\|^2` are not given). Attained on :math:`f(x) = \frac L2 x^2`.
+    """
+    L, c2 = _sc(L), _pos("c2", c2, 1.0)
+    ratio = 1.0
+    if slope is not None or d_sq is not None:
+        if slope is None or d_sq is None:
+            raise ValueError("give both slope (g·d) and d_sq (||d||^2), or neither")
+        ratio = abs(float(slope)) / _pos("d_sq", d_sq)
+    return (1.0 - c2) * ratio / L
+
+
+def exact_search_rate(L: float, mu: float) -> float:
+    r"""The factor per step on :math:`f(x_k) - f^\star` of steepest descent with exact line search on a quadratic
+    with eigenvalues in :math:`[\mu, L]`, :math:`\big(\frac{\kappa-1}{\kappa+1}\big)^2` (Kantorovich; Nocedal &
+    Wright, Theorem 3.3); attained at every step from an error :math:`(1/\mu, 1/L)` in the extreme eigenvectors.
+    """
+    L, mu = _sc(L, mu)
+    return ((L - mu) / (L + mu)) ** 2
+
+
+def polyak_step_floor(L: float) -> float:
+    r"""Polyak's step :math:`(f(x)-f^\star)/\|\nabla f(x)\|^2` is at least :math:`1/(2L)` on an :math:`L`-smooth
+    function (as :math:`\|\nabla f(x)\|^2 \le 2L(f(x)-f^\star)`); equal to it on :math:`f(x) = \frac L2 x^2`."""
+    return 1.0 / (2.0 * _sc(L))
+
+
+def polyak_contraction(L: float, mu: float) -> float:
+    r"""The contraction :math:`\|x_{k+1}-x^\star\|^2 \le (1 - \frac{1}{4\kappa})\|x_k-x^\star\|^2` of Polyak's step
+    on a :math:`\mu`-strongly convex, :math:`L`-smooth function, :math:`\kappa = L/\mu`.
+
+    The proof's constant, not a tight one: on a quadratic the worst single step contracts by exactly
+    :math:`1 - 3\kappa/(\kappa+1)^2 \approx 1 - 3/\kappa` (from the error with weights :math:`\kappa/(\kappa+1)` and
+    :math:`1/(\kappa+1)` on the extreme eigenvectors, by Kantorovich's inequality), so no smaller factor holds on the
+    class; the theorem does not say which factor in between holds on every smooth strongly convex function.
+    """
+    L, mu = _sc(L, mu)
+    return 1.0 - mu / (4.0 * L)

@@ -1,29 +1,33 @@
-r"""The learning-rate range test {cite}`smith2017cyclical`: sweep the learning rate, watch the loss.
+r"""The learning-rate range test: sweep the learning rate, watch the loss.
 
-Training runs for at most ``num_steps`` mini-batches while the learning rate grows
-exponentially from ``min_lr`` to ``max_lr``,
+Smith {cite}`smith2017cyclical` (§3.3) introduced the test: train for a few epochs while the learning rate grows
+*linearly* between two bounds, and read the accuracy against the learning rate. The form used here, and by most
+libraries, is the ``lr_find`` of fastai {cite}`howard2020fastai`: at most ``num_steps`` (100) mini-batches while the
+learning rate grows *exponentially* from ``min_lr`` to ``max_lr``,
 
-.. math:: \eta_i = \eta_{\min}\,(\eta_{\max}/\eta_{\min})^{i/(n-1)},\qquad i = 0,\dots,n-1,
+.. math:: \eta_i = \eta_{\min}\,(\eta_{\max}/\eta_{\min})^{i/(K-1)},\qquad i = 0,\dots,K-1,
 
-and the loss of each mini-batch is recorded together with its exponentially smoothed,
-bias-corrected value
+with :math:`K` = ``num_steps`` (``spacing="linear"`` gives Smith's :math:`\eta_i = \eta_{\min} + (\eta_{\max}-\eta_{\min})\,i/(K-1)` instead), and
+the loss of each mini-batch is recorded together with its exponentially smoothed, bias-corrected value
 
-.. math:: m_i = \beta m_{i-1} + (1-\beta)\ell_i,\qquad \hat\ell_i = m_i/(1-\beta^{i+1}).
+.. math:: m_i = \beta m_{i-1} + (1-\beta)\ell_i,\quad m_{-1} = 0,\qquad \hat\ell_i = m_i/(1-\beta^{i+1}).
 
-The sweep stops early when :math:`\hat\ell_i` exceeds ``diverge_factor`` times its minimum so far,
+The sweep stops early when :math:`\hat\ell_i` exceeds ``diverge_factor`` (4) times its minimum so far,
 or a loss is not finite. Afterwards the model's and the optimizer's states are restored
 exactly, so the test leaves no trace.
 
 Two suggestions are reported, both heuristics to be read off the curve rather than trusted
 blindly:
 
-* ``steepest_lr`` -- where :math:`\hat\ell` falls fastest against :math:`\log\eta` (the most negative
-  finite difference, ignoring ``skip_start`` points at the start and the points after the
-  minimum of :math:`\hat\ell`);
+* ``steepest_lr`` -- where :math:`\hat\ell` falls fastest against :math:`\log\eta`: the learning rate
+  :math:`\eta_j` at which ``np.gradient`` (central differences inside, one-sided at the two ends) of
+  :math:`\hat\ell` against :math:`\log\eta` is most negative, over the points from ``skip_start`` to the
+  minimum of :math:`\hat\ell` (inclusive);
 * ``min_lr_over_10`` -- one tenth of the learning rate at the minimum of :math:`\hat\ell`, the rule
   of thumb of the fastai course.
 
-``suggestion`` is ``steepest_lr``.
+``suggestion`` is ``steepest_lr``. :func:`grid_search` and :func:`good_band` are what a suggestion is checked
+against: the final loss of a fresh model trained at each learning rate of a grid.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["LRRangeResult", "lr_range_test"]
+__all__ = ["LRRangeResult", "lr_range_test", "grid_search", "good_band"]
 
 
 @dataclass(frozen=True)
@@ -99,7 +103,7 @@ def _check_pos(name, v):
 
 def lr_range_test(model, optimizer, loss_fn, batches, min_lr: float = 1e-7, max_lr: float = 10.0,
                   num_steps: int = 100, smoothing: float = 0.98, diverge_factor: float = 4.0,
-                  skip_start: int = 10, restore: bool = True) -> LRRangeResult:
+                  skip_start: int = 10, restore: bool = True, spacing: str = "exponential") -> LRRangeResult:
     """Run the learning-rate range test on any torch ``model``, ``optimizer`` and ``loss_fn``.
 
     ``batches`` is an iterable of ``(inputs, targets)``; it is iterated again from the start if it
@@ -107,7 +111,8 @@ def lr_range_test(model, optimizer, loss_fn, batches, min_lr: float = 1e-7, max_
     parameter group's ``lr``, computes ``loss_fn(model(inputs), targets)``, back-propagates and
     calls ``optimizer.step()``. With ``restore`` (default) the model's ``state_dict`` (parameters
     and buffers), its train/eval mode and the optimizer's ``state_dict`` (buffers and
-    hyperparameters) are put back afterwards, bit for bit. Returns an :class:`LRRangeResult`.
+    hyperparameters) are put back afterwards, bit for bit. ``spacing`` is ``"exponential"``
+    (fastai's sweep, default) or ``"linear"`` (Smith's). Returns an :class:`LRRangeResult`.
     """
     import torch
 
@@ -123,12 +128,17 @@ def lr_range_test(model, optimizer, loss_fn, batches, min_lr: float = 1e-7, max_
         raise ValueError(f"diverge_factor must exceed 1, got diverge_factor={diverge_factor!r}")
     if not isinstance(skip_start, int) or skip_start < 0:
         raise ValueError(f"skip_start must be a non-negative integer, got skip_start={skip_start!r}")
+    if spacing not in ("exponential", "linear"):
+        raise ValueError(f"spacing must be 'exponential' or 'linear', got spacing={spacing!r}")
 
     saved_model = {k: v.detach().clone() for k, v in model.state_dict().items()}
     saved_opt = copy.deepcopy(optimizer.state_dict())
     was_training = model.training
 
-    sweep = min_lr * (max_lr / min_lr) ** (np.arange(num_steps) / (num_steps - 1))
+    if spacing == "exponential":
+        sweep = min_lr * (max_lr / min_lr) ** (np.arange(num_steps) / (num_steps - 1))
+    else:
+        sweep = min_lr + (max_lr - min_lr) * (np.arange(num_steps) / (num_steps - 1))
     lrs, losses, smoothed = [], [], []
     avg, best = 0.0, math.inf
     diverged, stop_lr = False, None
@@ -171,3 +181,40 @@ def lr_range_test(model, optimizer, loss_fn, batches, min_lr: float = 1e-7, max_
     lrs_a, sm = np.array(lrs), np.array(smoothed)
     steep, min10 = _suggest(lrs_a, sm, skip_start) if lrs else (None, None)
     return LRRangeResult(lrs_a, np.array(losses), sm, steep, min10, diverged, stop_lr)
+
+
+def grid_search(make_model, make_optimizer, loss_fn, batches, lrs, steps: int, evaluate) -> np.ndarray:
+    """The loss ``evaluate(model)`` of a fresh model after ``steps`` mini-batches at each constant learning rate of
+    ``lrs``: ``make_model()`` builds the model, ``make_optimizer(params, lr)`` its optimizer, and every run sees the
+    same first ``steps`` batches of ``batches`` (iterated anew for each rate). A run whose loss is not finite scores
+    ``inf``."""
+    import torch
+
+    if not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be a positive integer, got steps={steps!r}")
+    out = []
+    for lr in np.asarray(lrs, dtype=float):
+        model = make_model()
+        opt = make_optimizer(model.parameters(), float(lr))
+        model.train()
+        for _, (inputs, targets) in zip(range(steps), batches):
+            opt.zero_grad(set_to_none=True)
+            loss_fn(model(inputs), targets).backward()
+            opt.step()
+        with torch.no_grad():
+            value = float(evaluate(model))
+        out.append(value if math.isfinite(value) else math.inf)
+    return np.array(out)
+
+
+def good_band(lrs, losses, within: float = 0.1, widen: float = 3.0) -> tuple[float, float]:
+    r"""The learning rates a grid search calls good: from ``1/widen`` times the smallest to ``widen`` times the largest
+    rate of the grid whose loss is within a fraction ``within`` of the best. A factor 3 is about one step of a grid
+    with two points per decade (ratio :math:`\sqrt{10} \approx 3.16`), which cannot place the best rate more finely."""
+    lrs, losses = np.asarray(lrs, dtype=float), np.asarray(losses, dtype=float)
+    if lrs.shape != losses.shape or lrs.size == 0 or not np.any(np.isfinite(losses)):
+        raise ValueError("lrs and losses must be matching non-empty arrays with a finite loss")
+    if not (within >= 0 and widen >= 1):
+        raise ValueError(f"need within >= 0 and widen >= 1, got within={within!r}, widen={widen!r}")
+    good = losses <= (1 + within) * np.min(losses)
+    return float(np.min(lrs[good]) / widen), float(np.max(lrs[good]) * widen)

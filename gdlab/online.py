@@ -16,6 +16,9 @@ projection in any diagonal norm, as AdaGrad's analysis uses) is coordinate-wise 
 * :class:`SparseLeastSquares` -- a stream of ridge-regularised squared losses on rare and
   common binary features (:func:`sparse_features`), whose best point in hindsight solves a
   linear system;
+* :class:`LinearLosses` -- linear losses :math:`c_t^\top x` on a box from a given array of coefficients (an
+  adversary written down after simulating the learner), best in hindsight at a vertex;
+* :func:`adagrad_regret_bound` -- the right-hand side of diagonal AdaGrad's regret bound at each horizon;
 * :func:`play` -- runs any method ``method(x, g, k) -> x_next`` (a ``gdlab.optim.numpy``
   optimizer, for instance) on a stream, projecting after each step, and returns the iterates,
   the losses paid, the gradients seen and the regret (:class:`OnlinePlay`).
@@ -45,6 +48,8 @@ __all__ = [
     "OnlineProblem",
     "Reddi",
     "SparseLeastSquares",
+    "LinearLosses",
+    "adagrad_regret_bound",
     "sparse_features",
     "OnlinePlay",
     "play",
@@ -177,6 +182,74 @@ class Reddi(OnlineProblem):
         G = np.cumsum(self.gradients(int(r.max())))[r - 1]       # sum of the linear coefficients
         points = np.where(G > 0, -1.0, 1.0)[:, None]             # a linear loss is minimised at a vertex
         return points, -np.abs(G)
+
+
+class LinearLosses(OnlineProblem):
+    r"""Linear losses :math:`f_t(x) = c_t^\top x` on a box, for a given array of coefficients (one row per round).
+
+    ``coefs`` has shape ``(horizon, dim)`` (or ``(horizon,)`` for one dimension); ``lower`` and ``upper`` are the
+    box's corners (numbers or arrays). A linear loss is minimised at a vertex: the best fixed point after
+    :math:`T` rounds has :math:`x_i = a_i` where :math:`C_{T,i} = \sum_{t\le T} c_{t,i} > 0` and :math:`x_i = b_i`
+    otherwise, with cumulative loss :math:`\sum_i \min(a_i C_{T,i},\ b_i C_{T,i})`. An adversary that chooses each
+    :math:`c_t` from the learner's :math:`x_t` (as in :func:`gdlab.online.play`'s worst cases) is written down by
+    simulating the learner first and then passing the coefficients it produced.
+    """
+
+    def __init__(self, coefs, lower=-1.0, upper=1.0, name: str | None = None):
+        c = np.asarray(coefs, dtype=float)
+        if c.ndim == 1:
+            c = c[:, None]
+        if c.ndim != 2 or c.shape[0] == 0 or not np.all(np.isfinite(c)):
+            raise ValueError(f"Invalid coefs: expected a finite array (horizon, dim), got shape {np.shape(coefs)}")
+        self.coefs = c
+        self.horizon, self.dim = c.shape
+        self.lower = np.broadcast_to(np.asarray(lower, dtype=float), (self.dim,)).copy()
+        self.upper = np.broadcast_to(np.asarray(upper, dtype=float), (self.dim,)).copy()
+        if not np.all(self.lower < self.upper):
+            raise ValueError(f"Invalid box: lower={lower!r} must lie below upper={upper!r}")
+        self.name = name or f"linear losses (d={self.dim}, {self.horizon} rounds)"
+
+    def loss(self, t: int, x) -> float:
+        return float(self.coefs[self._round(t) - 1] @ self._point(x))
+
+    def grad(self, t: int, x) -> np.ndarray:
+        self._point(x)
+        return self.coefs[self._round(t) - 1].copy()
+
+    def best_in_hindsight(self, rounds):
+        r = self._rounds(rounds)
+        C = np.cumsum(self.coefs, axis=0)[r - 1]
+        points = np.where(C > 0, self.lower, self.upper)
+        return points, np.sum(np.minimum(self.lower * C, self.upper * C), axis=1)
+
+
+def adagrad_regret_bound(grads, diameter: float, lr: float, eps: float = 0.0, rounds=None) -> np.ndarray:
+    r"""The right-hand side of diagonal AdaGrad's regret bound (Duchi, Hazan & Singer 2011) after each horizon,
+
+    .. math:: R_K \le \frac{D_\infty^2}{2\eta}\sum_{i=1}^d \big(\epsilon + \sqrt{s_{K,i}}\big)
+              + \eta\sum_{i=1}^d \sqrt{s_{K,i}},\qquad s_{K,i} = \sum_{t\le K} g_{t,i}^2,
+
+    for the gradients ``grads`` seen (one row per round), a box whose sides are at most ``diameter``
+    (:math:`D_\infty`), the base rate ``lr`` (:math:`\eta`) and ``eps``. The second term is the lemma
+    :math:`\sum_t a_t/\sqrt{s_t} \le 2\sqrt{s_K}` times :math:`\eta/2`. ``rounds`` (integers from 1) selects the
+    horizons; by default every round.
+    """
+    g = np.asarray(grads, dtype=float)
+    if g.ndim == 1:
+        g = g[:, None]
+    if g.ndim != 2 or g.shape[0] == 0 or not np.all(np.isfinite(g)):
+        raise ValueError(f"Invalid grads: expected a finite array (rounds, dim), got shape {np.shape(grads)}")
+    D = _pos_float("diameter", diameter)
+    eta = _pos_float("lr", lr)
+    eps = _pos_float("eps", eps, allow_zero=True)
+    sqrt_s = np.sqrt(np.cumsum(g * g, axis=0)).sum(axis=1)
+    bound = D ** 2 / (2.0 * eta) * (sqrt_s + g.shape[1] * eps) + eta * sqrt_s
+    if rounds is None:
+        return bound
+    r = np.atleast_1d(np.asarray(rounds))
+    if r.ndim != 1 or not np.issubdtype(r.dtype, np.integer) or r.min() < 1 or r.max() > g.shape[0]:
+        raise ValueError(f"Invalid rounds: expected integers in [1, {g.shape[0]}], got {rounds!r}")
+    return bound[r - 1]
 
 
 def sparse_features(n: int, p_common: float = 0.5, p_rare: float = 0.02, d_common: int = 10, d_rare: int = 30,

@@ -57,6 +57,7 @@ __all__ = [
     "CosineWarmRestarts", "Warmup", "warmup", "OneCycle", "WarmupStableDecay",
     "InverseSqrt", "RobbinsMonro", "Cyclic",
     "RobbinsMonroCheck", "robbins_monro",
+    "TorchRun", "train",
 ]  # ScheduleDriver is created on first access (it imports torch), so it is not listed here
 
 
@@ -822,6 +823,44 @@ def _make_driver():
 
     ScheduleDriver.__module__ = __name__
     return ScheduleDriver
+
+
+@dataclass(frozen=True)
+class TorchRun:
+    """What :func:`train` recorded: the learning rate of every step (of the first parameter group) and the
+    mini-batch loss of every step, computed before that step's update."""
+
+    lrs: np.ndarray
+    losses: np.ndarray
+
+
+def train(model, optimizer, loss_fn, batches, schedule, steps: int | None = None, momentum=None) -> TorchRun:
+    """Train a torch ``model`` with ``optimizer`` driven by ``schedule`` through :class:`ScheduleDriver`.
+
+    Each step takes the next ``(inputs, targets)`` of ``batches``, zeroes the gradients, back-propagates
+    ``loss_fn(model(inputs), targets)``, calls ``optimizer.step()`` and then the driver's ``step()``, so that step
+    :math:`k` (from 0) uses the learning rate ``schedule(k)``. ``steps`` stops earlier than the end of ``batches``;
+    ``momentum`` is passed to the driver.
+    """
+    import torch
+
+    if steps is not None:
+        _check_int("steps", steps, 0)
+    driver = __getattr__("ScheduleDriver")(optimizer, lr=schedule, momentum=momentum)
+    lrs, losses = [], []
+    model.train()
+    for k, (inputs, targets) in enumerate(batches):
+        if steps is not None and k >= steps:
+            break
+        lrs.append(float(optimizer.param_groups[0]["lr"]))
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_fn(model(inputs), targets)
+        loss.backward()
+        optimizer.step()
+        driver.step()
+        with torch.no_grad():
+            losses.append(float(loss.detach()))
+    return TorchRun(np.array(lrs), np.array(losses))
 
 
 def __getattr__(name: str):

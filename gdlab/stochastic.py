@@ -25,18 +25,29 @@ method for :func:`gdlab.runner.run`: ``method(x, g, k)`` ignores the exact gradi
 the runner passes and takes the step :math:`x_{t} = x_{t-1} - \alpha_t\,\tilde g(x_{t-1})`
 with a fresh draw. :func:`with_oracle` does the same for any other method (a
 ``gdlab.optim.numpy`` optimizer, for instance), and :func:`polyak_average` averages iterates.
+:func:`sample_mean` draws many stochastic gradients at one point and returns their mean with its standard
+error (a test of unbiasedness).
 
 :func:`sgd_chains` runs many independent chains of mini-batch SGD on a finite sum at once (one
 row per chain), for statistics over chains; :func:`hutchinson_diagonal` is Hutchinson's
 stochastic estimate of a Hessian's diagonal from Hessian-vector products (the estimate Sophia
-consumes on the NumPy face).
+consumes on the NumPy face). :func:`noise_streams` runs an optimizer on many independent streams of Gaussian
+gradients that do not depend on the iterate, and returns the mean over streams, with its standard error, of the
+iterate and of the optimizer's buffers at every step (:class:`StreamStats`): the Monte Carlo behind statements about
+expectations, such as Adam's bias correction.
+
+The statistics that the chapter *Beyond Adam* checks over many seeds live here too, so that its unit tests rerun
+them: :func:`mean_zscores` (standardised errors of a Monte Carlo mean), :func:`inverse_second_moment_tail` (how much
+of the variance of :math:`1/\hat v_t` one draw holds), :func:`schedule_free_gaps` (schedule-free AdamW's three points
+on noisy gradients), :func:`sophia_hutchinson_run` and :func:`kronecker_steps` (Shampoo's and SOAP's statistics on a
+Kronecker-factored quadratic).
 """
 
 from __future__ import annotations
 
 import math
 import warnings
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
@@ -50,8 +61,17 @@ __all__ = [
     "sgd",
     "with_oracle",
     "polyak_average",
+    "SampleMean",
+    "sample_mean",
     "sgd_chains",
     "hutchinson_diagonal",
+    "mean_zscores",
+    "inverse_second_moment_tail",
+    "schedule_free_gaps",
+    "sophia_hutchinson_run",
+    "kronecker_steps",
+    "StreamStats",
+    "noise_streams",
 ]
 
 
@@ -382,6 +402,49 @@ def polyak_average(xs, burn_in: int = 0) -> np.ndarray:
     return out
 
 
+class SampleMean(NamedTuple):
+    """The mean of ``draws`` oracle calls at one point, its standard error per coordinate, and the draws."""
+
+    mean: np.ndarray
+    stderr: np.ndarray
+    draws: np.ndarray
+
+    def z(self, expected) -> np.ndarray:
+        r""":math:`|\bar g - \text{expected}|/\mathrm{se}` per coordinate: how many standard errors separate the
+        sample mean from ``expected`` (``inf`` where the draws are all equal and differ from it)."""
+        diff = np.abs(self.mean - np.asarray(expected, dtype=float))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(self.stderr > 0, diff / np.where(self.stderr > 0, self.stderr, 1.0),
+                            np.where(diff == 0, 0.0, np.inf))
+
+
+def sample_mean(oracle: Oracle, x, draws: int) -> SampleMean:
+    r"""Call ``oracle`` ``draws`` times at ``x``: the sample mean :math:`\bar g` of the draws, its standard error
+    :math:`s/\sqrt N` per coordinate (:math:`s` the sample standard deviation, ``ddof=1``), and the draws themselves
+    (shape ``(draws, dim)``). An unbiased oracle has :math:`\mathbb E\bar g = \nabla f(x)`, so
+    ``sample_mean(...).z(problem.grad(x))`` is approximately standard normal in every coordinate. A
+    :class:`MinibatchOracle` (or a subclass with its own ``sample_indices``) is not called ``draws`` times: its
+    batches are drawn from its stream as its calls would draw them, and the per-example gradients are evaluated
+    in one ``grad_examples`` call, which gives the same draws (to rounding) much faster.
+    """
+    draws = _check_positive_int("draws", draws)
+    if draws < 2:
+        raise ValueError(f"Invalid draws: draws={draws} (a standard error needs at least 2 draws)")
+    x = np.asarray(x, dtype=float)
+    if isinstance(oracle, MinibatchOracle) and hasattr(oracle.problem, "grad_examples"):
+        # the same draws as oracle(x): the batches come from the oracle's own stream, the gradients in one call
+        idx = np.stack([oracle.sample_indices() for _ in range(draws)])           # (draws, B)
+        rows = np.asarray(oracle.problem.grad_examples(x, idx.ravel()), dtype=float)
+        G = rows.reshape(draws, idx.shape[1], -1).mean(axis=1)
+        oracle.last_indices = idx[-1]
+        oracle.examples_seen += idx.size
+        oracle.calls += draws
+        _report_nonfinite(type(oracle).__name__, G)
+    else:
+        G = np.array([np.asarray(oracle(x), dtype=float) for _ in range(draws)])
+    return SampleMean(G.mean(axis=0), G.std(axis=0, ddof=1) / math.sqrt(draws), G)
+
+
 # --- many chains at once ------------------------------------------------------------------
 def _chain_lrs(lr, m: int):
     """A function k -> step size (a number or an (m, 1) column), validated at k = 1."""
@@ -509,3 +572,227 @@ def hutchinson_diagonal(hvp: Callable[[np.ndarray], np.ndarray], dim: int, rng=N
         est[j] = u * hu
     _report_nonfinite("hutchinson_diagonal", est)
     return est[0] if samples is None else est
+
+
+# --- statistics of adaptive methods (the checks of the chapter "Beyond Adam") ----------------------
+def mean_zscores(samples, expected) -> np.ndarray:
+    r"""Standardised errors of a Monte Carlo mean, one per coordinate:
+    :math:`z_j = (\bar s_j - e_j)/(\hat\sigma_j/\sqrt n)`, with :math:`\bar s` the mean and :math:`\hat\sigma` the
+    sample standard deviation (``ddof=1``) of the ``n`` rows of ``samples``.
+
+    For an unbiased estimator and many independent rows each :math:`z_j` is close to standard normal, so the
+    mean of :math:`z_j^2` is near 1 and no :math:`|z_j|` is much above 4; a bias of :math:`b` shifts
+    :math:`z_j` by :math:`b\sqrt n/\hat\sigma_j`.
+    """
+    s = np.asarray(samples, dtype=float)
+    if s.ndim != 2 or s.shape[0] < 2:
+        raise ValueError(f"Invalid samples: expected an array (n, d) with n >= 2 rows, got shape {s.shape}")
+    e = np.broadcast_to(np.asarray(expected, dtype=float), s.shape[1:])
+    se = s.std(axis=0, ddof=1) / math.sqrt(s.shape[0])
+    if np.any(se <= 0):
+        raise ValueError("Invalid samples: a coordinate has zero sample variance (no standard error)")
+    return (s.mean(axis=0) - e) / se
+
+
+def inverse_second_moment_tail(steps: int, beta2: float = 0.999, streams: int = 20_000, seed: int | None = 0,
+                               ) -> np.ndarray:
+    r"""How heavy the tail of :math:`1/\hat v_t` is in the first steps of an adaptive method: for
+    :math:`t = 1, \dots,` ``steps``, the share of the sample variance of :math:`1/\hat v_t` over ``streams``
+    independent streams that the single largest draw holds.
+
+    Each stream feeds standard normal gradients :math:`g_t` to gdlab's NumPy ``RAdam`` (one coordinate per
+    stream, drawn as ``rng.standard_normal(streams)`` at each step from ``np.random.default_rng(seed)``);
+    :math:`v_t` is read from its ``exp_avg_sq`` buffer and :math:`\hat v_t = v_t/(1-\beta_2^t)`. With
+    :math:`w_i = 1/\hat v_{t,i}`, the share is :math:`\max_i (w_i-\bar w)^2/\sum_i (w_i-\bar w)^2`.
+    RAdam's model (Liu et al. 2020) makes :math:`1/\hat v_t` a scaled inverse :math:`\chi^2` variable with
+    :math:`\rho_t \approx t` degrees of freedom, whose variance is infinite for :math:`\rho_t \le 4`: there one draw
+    holds a share of the sample variance that does not shrink as ``streams`` grows; for large :math:`\rho_t`
+    the share is of order 1/``streams``.
+    """
+    from .optim.numpy import RAdam  # no cycle: gdlab.optim does not import gdlab.stochastic
+
+    steps = _check_positive_int("steps", steps)
+    n = _check_positive_int("streams", streams)
+    if n < 2:
+        raise ValueError(f"Invalid streams: streams={streams!r} (a sample variance needs at least 2 streams)")
+    if not 0.0 < beta2 < 1.0:
+        raise ValueError(f"Invalid beta2: beta2={beta2!r} (expected 0 < beta2 < 1)")
+    rng = np.random.default_rng(seed)
+    opt, x, out = RAdam(lr=0.0, betas=(0.9, beta2)), np.zeros(n), []
+    for t in range(1, steps + 1):
+        opt.step_arrays([x], [rng.standard_normal(n)])
+        w = (1.0 - beta2**t) / opt.states[0]["exp_avg_sq"]
+        dev = (w - w.mean()) ** 2
+        out.append(float(dev.max() / dev.sum()))
+    return np.array(out)
+
+
+def schedule_free_gaps(problem, cov, lr: float, steps: int, seed: int | None = 0, **hyper) -> dict[str, float]:
+    r"""The three points of schedule-free AdamW after a run on noisy gradients, and how good each is.
+
+    Runs gdlab's NumPy ``ScheduleFreeAdamW(lr=lr, **hyper)`` for ``steps`` steps from ``problem.x0`` with the
+    gradients of ``GaussianOracle(problem, cov, seed=seed)``, taken where the method takes them, at
+    :math:`y_t`. Returns :math:`f - f^\star` at the three sequences of Defazio et al. (2024): ``"z"`` (the base
+    iterate, a constant-rate AdamW step), ``"x"`` (the weighted average of the :math:`z`'s that the method
+    evaluates, recovered with :func:`gdlab.optim.averaged_point`) and ``"y"`` (the interpolation
+    :math:`(1-\beta_1)z + \beta_1x` the parameters hold during training).
+    """
+    from .optim import averaged_point
+    from .optim.numpy import ScheduleFreeAdamW
+
+    steps = _check_positive_int("steps", steps)
+    opt = ScheduleFreeAdamW(lr=lr, **hyper)
+    oracle = GaussianOracle(problem, cov, seed=seed)
+    y = np.array(problem.x0, dtype=float, copy=True)
+    for _ in range(steps):
+        y = opt(y, oracle(y))
+    z = opt.states[0]["z"]
+    x = averaged_point(y, z, opt.group["betas"][0])
+    f_star = problem.f_star
+    return {"x": float(problem.f(x) - f_star), "y": float(problem.f(y) - f_star), "z": float(problem.f(z) - f_star)}
+
+
+def sophia_hutchinson_run(problem, steps: int, seed: int | None = 0, update_period: int = 10, **hyper) -> dict:
+    r"""gdlab's NumPy ``Sophia(**hyper)`` on ``problem`` from ``problem.x0``, with exact gradients and, at steps
+    :math:`0, k, 2k, \dots` (:math:`k` = ``update_period``), one Hutchinson estimate :math:`u\odot(\nabla^2 f\,u)`
+    of the Hessian's diagonal (:func:`hutchinson_diagonal`, Gaussian :math:`u`, generator
+    ``np.random.default_rng(seed)``), as in Liu et al. (2023, Alg. 3).
+
+    Returns a dict: ``"xs"``, the iterates (``steps + 1`` rows); ``"before"``, for every step, the tuple
+    ``(x, g, state, estimate)`` the step started from (a copy of the optimizer's state, ``None`` before the first
+    step; the estimate or ``None``), so that another implementation can be compared with it one step at a time;
+    ``"moves"``, the per-coordinate :math:`|x_{k+1} - x_k|`.
+    """
+    import copy
+
+    from .optim.numpy import Sophia
+
+    steps = _check_positive_int("steps", steps)
+    k = _check_positive_int("update_period", update_period)
+    rng = np.random.default_rng(seed)
+    opt = Sophia(**hyper)
+    x = np.array(problem.x0, dtype=float, copy=True)
+    xs, before = [x], []
+    for i in range(steps):
+        g = np.asarray(problem.grad(x), dtype=float)
+        est = hutchinson_diagonal(lambda v, x=x: problem.hess(x) @ v, x.size, rng) if i % k == 0 else None
+        before.append((x, g, copy.deepcopy(opt.states[0]) if opt.states else None, est))
+        x = opt(x, g, i, **({"hessian": est} if est is not None else {}))
+        xs.append(x)
+    xs = np.array(xs)
+    return {"xs": xs, "before": before, "moves": np.abs(np.diff(xs, axis=0))}
+
+
+def kronecker_steps(methods: dict, A, B, W_star, W_test, samples: int = 300, seed: int | None = 1) -> dict:
+    r"""What each optimizer's statistics learn on a Kronecker-factored quadratic.
+
+    On :math:`f(W) = \frac12\operatorname{tr}\big((W-W^\star)^\top A(W-W^\star)B\big)`, whose gradient is
+    :math:`G = A(W-W^\star)B` and whose Hessian is :math:`B\otimes A`, every NumPy optimizer of ``methods`` (a dict
+    name -> fresh optimizer) is fed the gradients at the same ``samples`` points :math:`W^\star + E`, with
+    :math:`E` of independent standard normal entries (``rng.standard_normal(W_star.shape)``, generator
+    ``np.random.default_rng(seed)``), and then takes one step from ``W_test``. Returns ``{name: step}``, the steps
+    :math:`W_{\text{new}} - W_{\text{test}}`.
+    """
+    A, B, W_star, W_test = (np.asarray(a, dtype=float) for a in (A, B, W_star, W_test))
+    samples = _check_positive_int("samples", samples)
+    rng = np.random.default_rng(seed)
+    points = [W_star + rng.standard_normal(W_star.shape) for _ in range(samples)]
+    out = {}
+    for name, opt in methods.items():
+        for W in points:
+            opt(W, A @ (W - W_star) @ B)
+        out[name] = opt(W_test, A @ (W_test - W_star) @ B) - W_test
+    return out
+
+
+# --- an optimizer on streams of pure noise -------------------------------------------------------
+class StreamStats:
+    r"""What :func:`noise_streams` records: for the iterate (``"x"``) and each requested buffer, the mean over
+    the streams and its standard error, at every step.
+
+    ``mean[name]`` and ``se[name]`` have shape ``(steps + 1, d)`` for ``"x"`` (row 0 is the start) and
+    ``(steps, d)`` for a buffer (row :math:`t-1` is the buffer after step :math:`t`); ``n_streams`` is the
+    number of independent streams averaged.
+    """
+
+    def __init__(self, mean: dict, se: dict, n_streams: int):
+        self.mean, self.se, self.n_streams = mean, se, int(n_streams)
+
+    def z(self, name: str, expected) -> np.ndarray:
+        r""":math:`|\bar X - \text{expected}|/\mathrm{se}(\bar X)` for the record ``name``, element by element:
+        how many standard errors separate the mean over streams from a prediction (``expected`` broadcasts
+        against ``mean[name]``). Where the standard error is 0 the entry is 0 if the mean equals the
+        prediction and ``inf`` otherwise."""
+        if name not in self.mean:
+            raise ValueError(f"Invalid name: {name!r} was not recorded (recorded: {sorted(self.mean)})")
+        m, s = self.mean[name], self.se[name]
+        diff = np.abs(m - np.asarray(expected, dtype=float))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(s > 0, diff / np.where(s > 0, s, 1.0), np.where(diff == 0, 0.0, np.inf))
+
+    def __repr__(self) -> str:
+        return f"StreamStats(records={sorted(self.mean)}, n_streams={self.n_streams})"
+
+
+def noise_streams(method, n_streams: int, steps: int, *, mean=0.0, std=1.0, x0=0.0, seed: int | None = 0,
+                  buffers=()) -> StreamStats:
+    r"""Run an optimizer on ``n_streams`` independent streams of Gaussian gradients that do not depend on the
+    iterate; return the mean over streams, and its standard error, of the iterate and of the optimizer's buffers
+    at every step.
+
+    The iterate is an array of shape ``(n_streams, d)``, ``d`` the common length of ``mean``, ``std`` and ``x0``
+    (numbers broadcast), every row starting at ``x0``. At step :math:`t = 1, \dots, \text{steps}` entry
+    :math:`(i, j)` receives the gradient :math:`g_{t,ij} = \text{mean}_j + \text{std}_j\,\xi_{t,ij}`, with
+    :math:`\xi_t` drawn as ``rng.standard_normal((n_streams, d))`` from ``np.random.default_rng(seed)``.
+    ``method`` is a fresh ``gdlab.optim.numpy`` optimizer (it must hold no state yet) whose update acts on each
+    entry separately (SGD, Adam, AdamW, RMSprop, Adagrad, ...): the rows are then independent copies of one
+    ``d``-coordinate run, and the standard error of a mean is the sample standard deviation over rows divided by
+    :math:`\sqrt n`. ``buffers`` names entries of the optimizer's state to record after every step
+    (``"exp_avg"`` and ``"exp_avg_sq"``, Adam's :math:`m_t` and :math:`v_t`).
+
+    .. code-block:: python
+
+        st = noise_streams(gnp.Adam(lr=1e-3), 20_000, 40, mean=0.5, buffers=("exp_avg",))
+        st.z("exp_avg", (1 - 0.9 ** np.arange(1, 41))[:, None] * 0.5)   # Kingma & Ba: E[m_t] = (1 - beta1^t) mu
+    """
+    n = _check_positive_int("n_streams", n_streams)
+    if n < 2:
+        raise ValueError(f"Invalid n_streams: n_streams={n_streams!r} (a standard error needs at least 2 streams)")
+    steps = _check_positive_int("steps", steps)
+    if not (hasattr(method, "step_arrays") and hasattr(method, "states")):
+        raise ValueError(f"Invalid method: {method!r} (expected a gdlab.optim.numpy optimizer)")
+    if method.states:
+        raise ValueError(f"Invalid method: {method!r} already holds state; pass a fresh optimizer (or reset() it)")
+    try:
+        mu, sd, start = np.broadcast_arrays(*(np.atleast_1d(np.asarray(a, dtype=float)) for a in (mean, std, x0)))
+    except ValueError:
+        raise ValueError(f"Invalid mean, std, x0: shapes {np.shape(mean)}, {np.shape(std)}, {np.shape(x0)} "
+                         "do not broadcast to one length d") from None
+    if mu.ndim != 1 or not (np.all(np.isfinite(mu)) and np.all(np.isfinite(start)) and np.all(sd >= 0)
+                            and np.all(np.isfinite(sd))):
+        raise ValueError("Invalid mean, std, x0: expected finite numbers or 1-D arrays, std >= 0")
+    buffers = tuple(buffers)
+    rng = np.random.default_rng(seed)
+    x = np.tile(start, (n, 1))
+    means: dict = {name: [] for name in ("x",) + buffers}
+    ses: dict = {name: [] for name in ("x",) + buffers}
+
+    def record(name, a):
+        means[name].append(a.mean(axis=0))
+        ses[name].append(a.std(axis=0, ddof=1) / math.sqrt(n))
+
+    record("x", x)
+    for _ in range(steps):
+        g = mu + sd * rng.standard_normal((n, mu.size))
+        method.step_arrays([x], [g])
+        record("x", x)
+        for name in buffers:
+            state = method.states[0]
+            if name not in state:
+                raise ValueError(f"Invalid buffers: {type(method).__name__} has no buffer {name!r} "
+                                 f"(it has {sorted(k for k in state if k != 'step')})")
+            record(name, np.asarray(state[name], dtype=float))
+    if not np.all(np.isfinite(x)):
+        warnings.warn(f"noise_streams: {int(np.sum(~np.all(np.isfinite(x), axis=1)))} of {n} streams ended with "
+                      "non-finite iterates", RuntimeWarning, stacklevel=2)
+    return StreamStats({k: np.array(v) for k, v in means.items()}, {k: np.array(v) for k, v in ses.items()}, n)

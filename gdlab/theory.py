@@ -26,6 +26,15 @@ method at step :math:`1/L` on a convex L-smooth function has
 (:func:`nesterov_convex_bound`), and no first-order method can beat
 :math:`\dfrac{3L\|x_0-x^\star\|^2}{32(k+1)^2}` for :math:`k \le (d-1)/2`
 (:func:`first_order_lower_bound`, attained by :class:`gdlab.problems.NesterovWorstCase`).
+:func:`nesterov_momentum` is the schedule :math:`\beta_k = (t_k-1)/t_{k+1}` of the convex method; with a
+constant momentum, :func:`nesterov_tuning`, :func:`nesterov_matrix` and :func:`nesterov_spectral_radius` are the
+strongly convex tuning and the 2x2 iteration on a quadratic.
+
+SGD on a :math:`\mu`-strongly convex function with gradient noise of variance :math:`\sigma^2`
+({cite}`robbins1951stochastic`; {cite}`bottou2018optimization`, §4.2): the noise ball of a constant step
+(:func:`sgd_noise_ball`, :func:`sgd_constant_step_bound`), the :math:`O(1/k)` bound of steps :math:`a/(k+b)`
+(:func:`sgd_decreasing_step_bound`) and its limiting constant (:func:`sgd_asymptotic_constant`), and the exact
+mean squared distance on a quadratic (:func:`sgd_quadratic_error`).
 
 Every bound accepts an integer or an array of iteration counts ``k`` and returns a float
 or an array of the same shape. Where a bound says nothing at ``k = 0`` it returns ``inf``.
@@ -41,7 +50,11 @@ import numpy as np
 __all__ = ["gd_convex_bound", "gd_strongly_convex_bound", "gd_nonconvex_bound", "gd_rate",
            "gd_contraction", "gd_decrease_coefficient",
            "HeavyBallTuning", "heavy_ball_tuning", "heavy_ball_matrix", "spectral_radius", "heavy_ball_rate",
-           "nesterov_convex_bound", "first_order_lower_bound"]
+           "heavy_ball_max_step",
+           "nesterov_convex_bound", "first_order_lower_bound",
+           "nesterov_momentum", "NesterovTuning", "nesterov_tuning", "nesterov_matrix", "nesterov_spectral_radius",
+           "sgd_noise_ball", "sgd_constant_step_bound", "sgd_decreasing_step_bound", "sgd_asymptotic_constant",
+           "sgd_quadratic_error", "sgd_quadratic_zscores"]
 
 
 def _pos(name: str, v) -> float:
@@ -229,6 +242,21 @@ def heavy_ball_rate(alpha, beta, L: float, mu: float):
     return _out(np.maximum(spectral_radius(alpha, beta, mu), spectral_radius(alpha, beta, L)))
 
 
+def heavy_ball_max_step(beta, L: float = 1.0):
+    r"""The stability edge of the heavy ball on a quadratic with largest eigenvalue :math:`L`: both roots of
+    :math:`z^2 - (1+\beta-\alpha\lambda)z + \beta` lie inside the unit circle for every :math:`\lambda\in(0, L]`
+    exactly when
+
+    .. math:: 0 < \alpha < \frac{2 + 2\beta}{L},
+
+    gradient descent's :math:`2/L` at :math:`\beta = 0`. Broadcasts over ``beta`` (in :math:`[0, 1)`).
+    """
+    b = np.asarray(beta, dtype=float)
+    if not (np.all(np.isfinite(b)) and np.all(b >= 0) and np.all(b < 1)):
+        raise ValueError(f"beta must lie in [0, 1), got beta={beta!r}")
+    return _out((2.0 + 2.0 * b) / _pos("L", L))
+
+
 # --- acceleration and the lower bound ----------------------------------------------------------
 def nesterov_convex_bound(k, L: float, r0_sq: float):
     r""":math:`f(x_k)-f^\star \le \dfrac{2L\|x_0-x^\star\|^2}{(k+1)^2}` for Nesterov's method at step
@@ -257,3 +285,205 @@ def first_order_lower_bound(k, L: float, r0_sq: float, dim: int | None = None):
         if np.any(2 * ka + 1 > dim):
             raise ValueError(f"the lower bound needs 2k + 1 <= dim, got k up to {int(np.max(ka))} with dim={dim}")
     return _out(3.0 * L * r0_sq / (32.0 * (ka + 1.0) ** 2))
+
+
+def nesterov_momentum(k):
+    r"""The momentum of Nesterov's method on convex functions, :math:`\beta_k = (t_k - 1)/t_{k+1}`, with
+
+    .. math:: t_1 = 1,\qquad t_{k+1} = \frac{1 + \sqrt{1 + 4t_k^2}}{2},
+
+    and :math:`\beta_0 = 0` (the first step, from :math:`x_{-1} = x_0`, has no momentum to apply); so
+    :math:`\beta_0 = \beta_1 = 0`, :math:`\beta_2 = (t_2 - 1)/t_3 \approx 0.28`, and :math:`\beta_k \approx 1 - 3/k`.
+    The method is :math:`y_k = x_k + \beta_k(x_k - x_{k-1})`, :math:`x_{k+1} = y_k - \nabla f(y_k)/L`
+    ({cite}`nesterov1983method`, in the notation of {cite}`beck2009fast`); with it
+    :func:`nesterov_convex_bound` holds. Accepts an integer or an array of them.
+    """
+    ka = _steps(k).astype(int)
+    n = int(np.max(ka)) + 2 if ka.size else 2
+    t = np.ones(n + 1)
+    for j in range(1, n):
+        t[j + 1] = (1.0 + math.sqrt(1.0 + 4.0 * t[j] * t[j])) / 2.0
+    beta = np.where(ka > 0, (t[ka] - 1.0) / t[ka + 1], 0.0)
+    return _out(beta)
+
+
+class NesterovTuning(NamedTuple):
+    alpha: float
+    beta: float
+    rate: float
+
+
+def nesterov_tuning(L: float, mu: float) -> NesterovTuning:
+    r"""Nesterov's constant-momentum tuning for a :math:`\mu`-strongly convex, L-smooth f:
+
+    .. math:: \alpha = \frac1L,\qquad \beta = \frac{\sqrt\kappa-1}{\sqrt\kappa+1},\qquad
+              \text{rate} = 1 - \frac{1}{\sqrt\kappa},
+
+    with :math:`\kappa = L/\mu`. On a quadratic the error along the eigenvector of :math:`\mu` has a double root
+    of modulus ``rate`` (:func:`nesterov_spectral_radius`), every other eigenvalue a smaller one, so
+    :math:`\|x_k - x^\star\| \le C(k+1)\,\text{rate}^k\|x_0 - x^\star\|`.
+    """
+    L, mu = _mu_L(L, mu)
+    s = math.sqrt(L / mu)
+    return NesterovTuning(1.0 / L, (s - 1.0) / (s + 1.0), 1.0 - 1.0 / s)
+
+
+def _nag_args(alpha, beta, lam):
+    a, b, lm = (np.asarray(v, dtype=float) for v in (alpha, beta, lam))
+    if not (np.all(np.isfinite(a)) and np.all(a > 0)):
+        raise ValueError(f"alpha must be positive and finite, got alpha={alpha!r}")
+    if not (np.all(np.isfinite(b)) and np.all(b >= 0) and np.all(b < 1)):
+        raise ValueError(f"beta must lie in [0, 1), got beta={beta!r}")
+    if not (np.all(np.isfinite(lm)) and np.all(lm >= 0)):
+        raise ValueError(f"lam must be non-negative and finite, got lam={lam!r}")
+    return a, b, lm
+
+
+def nesterov_matrix(alpha: float, beta: float, lam: float) -> np.ndarray:
+    r"""The 2x2 iteration matrix of Nesterov's method with constant momentum :math:`\beta` and step
+    :math:`\alpha` along an eigenvector with eigenvalue :math:`\lambda` (:math:`h = \alpha\lambda`):
+
+    .. math:: \begin{pmatrix} e_{k+1} \\ e_k \end{pmatrix} =
+              \begin{pmatrix} (1+\beta)(1-h) & -\beta(1-h) \\ 1 & 0 \end{pmatrix}
+              \begin{pmatrix} e_k \\ e_{k-1} \end{pmatrix},
+
+    since :math:`e_{k+1} = (1-h)\,y_k` with :math:`y_k = (1+\beta)e_k - \beta e_{k-1}`: the look-ahead multiplies
+    the momentum term by :math:`1-h` too, where the heavy ball (:func:`heavy_ball_matrix`) does not. Scalars only.
+    """
+    if np.ndim(alpha) or np.ndim(beta) or np.ndim(lam):
+        raise ValueError("nesterov_matrix takes scalar alpha, beta and lam; use nesterov_spectral_radius for arrays")
+    a, b, lm = (float(v) for v in _nag_args(alpha, beta, lam))
+    h = a * lm
+    return np.array([[(1.0 + b) * (1.0 - h), -b * (1.0 - h)], [1.0, 0.0]])
+
+
+def nesterov_spectral_radius(alpha, beta, lam=1.0):
+    r"""Spectral radius of :func:`nesterov_matrix`: the largest modulus of the roots of
+
+    .. math:: z^2 - (1+\beta)(1-h)\,z + \beta(1-h) = 0,\qquad h = \alpha\lambda .
+
+    Broadcasts over arrays; with the default ``lam=1`` the first argument is :math:`h` itself. Below 1 exactly
+    when :math:`0 < h < (2+2\beta)/(1+2\beta)`, which falls from gradient descent's 2 at :math:`\beta = 0` to
+    :math:`4/3` as :math:`\beta \to 1` (the heavy ball's limit is :math:`2 + 2\beta`).
+    """
+    a, b, lm = _nag_args(alpha, beta, lam)
+    one_h = 1.0 - a * lm
+    c = (1.0 + b) * one_h
+    disc = np.sqrt((c * c - 4.0 * b * one_h).astype(complex))
+    return _out(np.maximum(np.abs((c + disc) / 2.0), np.abs((c - disc) / 2.0)))
+
+
+# --- SGD on a strongly convex function ----------------------------------------------------------
+def sgd_noise_ball(alpha, mu: float, sigma2: float):
+    r"""The noise term of constant-step SGD on a :math:`\mu`-strongly convex, L-smooth f with gradient noise of
+    variance at most :math:`\sigma^2`, at :math:`0 < \alpha \le 2/(\mu+L)`:
+
+    .. math:: \frac{\alpha\sigma^2}{\mu(2 - \alpha\mu)} \;\approx\; \frac{\alpha\sigma^2}{2\mu}\ \ (\alpha\mu \ll 1),
+
+    the limit of :func:`sgd_constant_step_bound`. It is the stationary :math:`\mathbb E x^2` of SGD on
+    :math:`f(x) = \mu x^2/2` with noise of variance :math:`\sigma^2`, so the constant cannot be improved.
+    Broadcasts over ``alpha``.
+    """
+    a = np.asarray(alpha, dtype=float)
+    mu, sigma2 = _pos("mu", mu), _nonneg("sigma2", sigma2)
+    if not (np.all(np.isfinite(a)) and np.all(a > 0) and np.all(a * mu < 2)):
+        raise ValueError(f"alpha must lie in (0, 2/mu), got alpha={alpha!r} with mu={mu}")
+    return _out(a * sigma2 / (mu * (2.0 - a * mu)))
+
+
+def sgd_constant_step_bound(k, alpha: float, mu: float, sigma2: float, r0_sq: float):
+    r""":math:`\mathbb E\|x_k - x^\star\|^2 \le (1-\alpha\mu)^{2k}\|x_0 - x^\star\|^2 + \dfrac{\alpha\sigma^2}{\mu(2-\alpha\mu)}`
+    for constant-step SGD at :math:`0 < \alpha \le 2/(\mu+L)` (:func:`sgd_noise_ball` is the second term)."""
+    ka, r0_sq = _steps(k), _nonneg("r0_sq", r0_sq)
+    ball = sgd_noise_ball(alpha, mu, sigma2)
+    return _out(r0_sq * (1.0 - float(alpha) * mu) ** (2.0 * ka) + ball)
+
+
+def sgd_decreasing_step_bound(k, a: float, b: float, mu: float, sigma2: float, r0_sq: float):
+    r""":math:`\mathbb E\|x_k - x^\star\|^2 \le \nu/(k+b)` for SGD with steps :math:`\alpha_k = a/(k+b)` on a
+    :math:`\mu`-strongly convex, L-smooth f with noise variance at most :math:`\sigma^2`, where
+
+    .. math:: \nu = \max\Big(\frac{a^2\sigma^2}{2a\mu - 1 - (a\mu)^2/b},\ b\,\|x_0 - x^\star\|^2\Big),
+
+    provided :math:`b \ge a(\mu+L)/2` (every step at most :math:`2/(\mu+L)`, which the caller ensures) and
+    :math:`2a\mu - 1 - (a\mu)^2/b > 0`, which needs :math:`a\mu > 1/2`. As :math:`b` grows the first term tends
+    to :func:`sgd_asymptotic_constant`.
+    """
+    a, b, mu = _pos("a", a), _pos("b", b), _pos("mu", mu)
+    sigma2, r0_sq, ka = _nonneg("sigma2", sigma2), _nonneg("r0_sq", r0_sq), _steps(k)
+    c = a * mu
+    margin = 2.0 * c - 1.0 - c * c / b
+    if not margin > 0:
+        raise ValueError(f"the bound needs 2 a mu - 1 - (a mu)^2 / b > 0, got a mu = {c:g}, b = {b:g}")
+    nu = max(a * a * sigma2 / margin, b * r0_sq)
+    return _out(nu / (ka + b))
+
+
+def sgd_asymptotic_constant(a: float, mu, sigma2: float):
+    r"""The limit of :math:`k\,\mathbb E x_k^2` for SGD with steps :math:`a/(k+b)` on :math:`f(x) = \mu x^2/2`
+    with noise of variance :math:`\sigma^2`, when :math:`a\mu > 1/2`:
+
+    .. math:: \lim_{k\to\infty} k\,\mathbb E x_k^2 = \frac{a^2\sigma^2}{2a\mu - 1},
+
+    whatever :math:`b` and :math:`x_0`. On a quadratic with noise of covariance :math:`vI` it holds along each
+    eigenvector, with :math:`\sigma^2 = v` and :math:`\mu` replaced by the eigenvalue (``mu`` broadcasts).
+    """
+    a, sigma2 = _pos("a", a), _nonneg("sigma2", sigma2)
+    m = np.asarray(mu, dtype=float)
+    if not (np.all(np.isfinite(m)) and np.all(2.0 * a * m > 1.0)):
+        raise ValueError(f"the limit needs a mu > 1/2, got a={a:g}, mu={mu!r}")
+    return _out(a * a * sigma2 / (2.0 * a * m - 1.0))
+
+
+def sgd_quadratic_error(eigenvalues, lrs, noise_var: float, e0, variance: bool = False):
+    r"""The exact :math:`e_k = \mathbb E\|x_k - x^\star\|^2`, :math:`k = 0, \dots, K`, of SGD with steps ``lrs``
+    (:math:`\alpha_0, \dots, \alpha_{K-1}`) on a quadratic with the given ``eigenvalues`` and gradient noise of mean
+    zero and covariance :math:`vI`, :math:`v` = ``noise_var`` (:math:`\sigma^2/d` for a noise of total variance
+    :math:`\sigma^2`), from the start whose coordinates in the eigenbasis are ``e0``: along each eigenvector,
+
+    .. math:: e_{k+1,i} = (1 - \alpha_k\lambda_i)^2\, e_{k,i} + \alpha_k^2 v,\qquad e_k = \textstyle\sum_i e_{k,i},
+
+    the lemma of the SGD chapter with equality. The coordinate :math:`z_i` of :math:`x_k - x^\star` has mean
+    :math:`m_i = \prod_{j<k}(1-\alpha_j\lambda_i)\,e_{0,i}` and a noise variance :math:`u_i` with
+    :math:`e_{k,i} = m_i^2 + u_i`. With ``variance=True`` the function also returns
+    :math:`\operatorname{Var}\|x_k - x^\star\|^2 = \sum_i (2u_i^2 + 4m_i^2u_i)`, exact when the noise is Gaussian (the
+    coordinates are then independent Gaussians), as a second array.
+    """
+    lam = np.atleast_1d(np.asarray(eigenvalues, dtype=float))
+    a = np.asarray(lrs, dtype=float).ravel()
+    mean = np.atleast_1d(np.asarray(e0, dtype=float)).copy()
+    s2 = _nonneg("noise_var", noise_var)
+    if mean.shape != lam.shape or not (np.all(np.isfinite(lam)) and np.all(np.isfinite(mean))):
+        raise ValueError(f"e0 must have one finite entry per eigenvalue, got shapes {mean.shape} and {lam.shape}")
+    if not (np.all(np.isfinite(a)) and np.all(a >= 0)):
+        raise ValueError("lrs must be finite and non-negative")
+    v = np.zeros_like(lam)
+    out, var = np.empty(a.size + 1), np.empty(a.size + 1)
+    out[0], var[0] = float(mean @ mean), 0.0
+    for k, ak in enumerate(a):
+        mean = (1.0 - ak * lam) * mean
+        v = (1.0 - ak * lam) ** 2 * v + ak * ak * s2
+        out[k + 1] = float(mean @ mean + v.sum())
+        var[k + 1] = float(np.sum(2.0 * v * v + 4.0 * mean * mean * v))
+    return (out, var) if variance else out
+
+
+def sgd_quadratic_zscores(measured, n_chains: int, eigenvalues, lrs, noise_var: float, e0) -> np.ndarray:
+    r""":math:`|\bar e_k - e_k| / \sqrt{\operatorname{Var}\|x_k - x^\star\|^2 / n}` at every step: how many standard
+    errors separate ``measured``, a mean of :math:`\|x_k - x^\star\|^2` over ``n_chains`` independent chains of SGD
+    with Gaussian noise, from the exact value of :func:`sgd_quadratic_error`, with the exact variance (so that a
+    skewed sample does not shrink its own standard error). 0 where the variance is 0 and the two agree to rounding,
+    ``inf`` where it is 0 and they do not.
+    """
+    e, var = sgd_quadratic_error(eigenvalues, lrs, noise_var, e0, variance=True)
+    m = np.asarray(measured, dtype=float)
+    if m.shape != e.shape:
+        raise ValueError(f"measured must have one entry per step (shape {e.shape}), got shape {m.shape}")
+    n = int(n_chains)
+    if n < 1:
+        raise ValueError(f"n_chains must be a positive integer, got n_chains={n_chains!r}")
+    diff = np.abs(m - e)
+    se = np.sqrt(var / n)
+    tiny = 1e-12 * max(float(np.max(np.abs(e))), 1e-300)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(se > 0, diff / np.where(se > 0, se, 1.0), np.where(diff <= tiny, 0.0, np.inf))

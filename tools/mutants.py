@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TABLE = "tests/mutations"
 # not copied into the scratch tree: environments, history and build outputs
 SKIP = {".venv", ".git", "_build", "student", "artifacts", "_vendor", "__pycache__", ".ipynb_checkpoints",
-        "results", "screenshots"}
+        "screenshots"}
 ASSERTIONS = ("AssertionError", "CheckFailed")
 
 

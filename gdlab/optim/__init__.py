@@ -3,6 +3,9 @@
 * :mod:`gdlab.optim.rules` -- the update rules (one definition each, backend-agnostic);
 * :mod:`gdlab.optim.pieces` -- the named equations the rules are composed from;
 * :mod:`gdlab.optim.numpy` -- the NumPy face, for the chapters (no torch import);
+* :mod:`gdlab.optim.cards` -- every rule's update as a card (:mod:`gdlab.optim.card`): the equation the
+  Optimizer reference page prints, which ``cards.verify`` runs against one step of the rule;
+* :mod:`gdlab.optim.head_to_head` -- a small real task (digits) every optimizer runs on (torch);
 * ``gdlab.optim.SGD``, ``gdlab.optim.Adam``, ... -- the torch face: ``torch.optim.Optimizer``
   subclasses, created on first access so that the NumPy face never imports torch.
 

@@ -78,7 +78,8 @@ class Rule:
     buffers: ClassVar[tuple[str, ...]] = ()
     #: the convention followed, in one sentence (shown on the Optimizer reference page)
     convention: ClassVar[str] = ""
-    #: LaTeX of the update, shown on the Optimizer reference page
+    #: LaTeX of the update, shown on the Optimizer reference page: printed from the rule's card
+    #: (:mod:`gdlab.optim.cards`) when the rules are registered, not written by hand
     equation: ClassVar[str] = ""
     #: the paper, as a key of book/references.bib
     cite: ClassVar[str] = ""

@@ -76,9 +76,9 @@ def newton_schulz(ops, g, steps: int = 5, coefficients=MUON_COEFFICIENTS, eps: f
     (a tall :math:`G` is transposed first and back at the end, so :math:`A_j` is the smaller Gram
     matrix). Each step applies the odd polynomial :math:`\sigma\mapsto a\sigma + b\sigma^3 + c\sigma^5` to every
     singular value and leaves the singular vectors alone. The coefficients are tuned for speed
-    rather than for a fixed point at 1: after five steps the singular values lie near 1
-    (roughly 0.7–1.2), not at 1, which is all Muon needs. Jordan et al. run it in bfloat16;
-    here it runs in the dtype of ``g``.
+    rather than for a fixed point at 1: after five steps every singular value between 1% and 100% of
+    :math:`\lVert G\rVert_F` lies in [0.68, 1.14], near 1 but not at 1, which is all Muon needs. Jordan et al.
+    run it in bfloat16; here it runs in the dtype of ``g``.
     """
     if getattr(g, "ndim", None) != 2:
         raise ValueError(f"newton_schulz expects a 2-D matrix, got shape {tuple(g.shape)}")

@@ -33,8 +33,10 @@ def l2_into_gradient(ctx: Context, grads: list, weight_decay: float | None = Non
 def decoupled_weight_decay(ctx: Context, weight_decay: float | None = None, lr_scaled: bool = True) -> None:
     r"""Decoupled decay (Loshchilov & Hutter 2019): :math:`\theta \leftarrow \theta(1-\eta\lambda)`.
 
-    With ``lr_scaled=False`` the paper's schedule-free form :math:`\theta \leftarrow \theta(1-\lambda)`
-    is used instead (the decay is then not tied to the learning rate).
+    With ``lr_scaled=False`` the decay is :math:`\theta \leftarrow \theta(1-\lambda)`, tied neither to the
+    learning rate nor to its schedule. (Loshchilov & Hutter's Algorithm 2 multiplies λ by the schedule multiplier
+    :math:`\eta_t` but not by the base rate :math:`\alpha`: that is the default form with ``lr`` :math:`= \alpha\eta_t`
+    and λ divided by :math:`\alpha`.)
     """
     wd = ctx.group.get("weight_decay", 0.0) if weight_decay is None else weight_decay
     if wd == 0.0:

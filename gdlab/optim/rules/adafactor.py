@@ -46,8 +46,6 @@ class Adafactor(Rule):
     convention = ("torch.optim.Adafactor: relative step min(lr, 1/√t) scaled by max(ε₂, RMS(θ)), "
                   "β̂₂ = 1 − t^(−0.8), ε₁ applied as a clamp, row/column means, no first moment, "
                   "update clipping d = 1, decoupled lr-scaled weight decay.")
-    equation = (r"\theta_t = \theta_{t-1} - \frac{\max(\epsilon_2,\mathrm{RMS}(\theta_{t-1}))\min(\eta,t^{-1/2})}"
-                r"{\max(1,\mathrm{RMS}(U_t)/d)}\,U_t,\quad U_t = g_t/\sqrt{\hat V_t}")
     cite = "shazeer2018adafactor"
 
     def validate(self, hp: dict) -> None:

@@ -43,8 +43,6 @@ class Adam(Rule):
     buffers = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
     convention = ("torch.optim.Adam: ε added to √v̂ (Kingma & Ba, Alg. 1); weight_decay is coupled L2 "
                   "added to the gradient; AMSGrad takes the max of the raw v. eps_inside=True gives the TF/Keras ε-hat form.")
-    equation = (r"m_t = \beta_1 m_{t-1} + (1-\beta_1)g_t,\ v_t = \beta_2 v_{t-1} + (1-\beta_2)g_t^2,\ "
-                r"\theta_t = \theta_{t-1} - \eta\,\frac{m_t/(1-\beta_1^t)}{\sqrt{v_t/(1-\beta_2^t)}+\epsilon}")
     cite = "kingma2015adam"
     decoupled = False
 
@@ -90,8 +88,14 @@ class AdamW(Adam):
 
     with :math:`\hat m_t, \hat v_t` as in :class:`Adam` computed from the raw gradient.
     torch.optim.AdamW's convention: the decay is multiplied by the learning rate and applied to
-    :math:`\theta_{t-1}` before the moment update. Loshchilov & Hutter write the decay with its own
-    schedule multiplier :math:`\eta_t`; with a constant schedule the two agree up to the choice of λ.
+    :math:`\theta_{t-1}` before the moment update. Loshchilov & Hutter (Algorithm 2) write
+    :math:`\theta_t = \theta_{t-1} - \eta_t\big(\alpha\,\hat m_t/(\sqrt{\hat v_t}+\epsilon) + \lambda\theta_{t-1}\big)`
+    with a base rate :math:`\alpha` and a schedule multiplier :math:`\eta_t` that scales both terms. With
+    ``lr`` :math:`= \alpha\eta_t` this is the same update at every step of *any* schedule when
+    ``weight_decay`` :math:`= \lambda/\alpha`. (A decay :math:`\theta \leftarrow (1-\lambda')\theta` with a constant
+    :math:`\lambda'` agrees only while the learning rate is constant, with :math:`\lambda' = \eta\lambda`.) Their
+    normalised weight decay sets :math:`\lambda = \lambda_{\rm norm}\sqrt{b/(BT)}` for batch size :math:`b`,
+    :math:`B` training points and :math:`T` epochs, that is :math:`\lambda_{\rm norm}/\sqrt{\text{steps}}`.
 
     Defaults: as :class:`Adam` with ``weight_decay=1e-2``. Buffers: as Adam (8 bytes per fp32 parameter,
     12 with AMSGrad).
@@ -101,6 +105,5 @@ class AdamW(Adam):
     defaults = dict({k: v for k, v in Adam.defaults.items() if k != "decoupled_weight_decay"}, weight_decay=1e-2)
     convention = ("torch.optim.AdamW: θ ← θ(1 − ηλ) using θ_{t−1}, then Adam's step; the decay is scaled by the "
                   "learning rate (some texts write θ ← θ − λθ without η).")
-    equation = r"\theta_t = \theta_{t-1}(1-\eta\lambda) - \eta\,\hat m_t/(\sqrt{\hat v_t}+\epsilon)"
     cite = "loshchilov2019decoupled"
     decoupled = True

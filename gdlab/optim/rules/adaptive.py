@@ -40,7 +40,6 @@ class Adagrad(Rule):
     buffers = ("sum",)
     convention = ("torch.optim.Adagrad: accumulator starts at initial_accumulator_value (0), ε = 1e-10 added "
                   "outside the root, learning rate η/(1 + (t−1)·lr_decay), weight_decay is coupled L2.")
-    equation = r"s_t = s_{t-1} + g_t^2,\quad \theta_t = \theta_{t-1} - \frac{\eta}{1+(t-1)\delta}\,\frac{g_t}{\sqrt{s_t}+\epsilon}"
     cite = "duchi2011adaptive"
 
     def validate(self, hp: dict) -> None:
@@ -89,8 +88,6 @@ class RMSprop(Rule):
     buffers = ("square_avg", "grad_avg", "momentum_buffer")
     convention = ("torch.optim.RMSprop: ε added outside the square root, centered form subtracts the squared "
                   "running mean, momentum accumulates g/(√v + ε) and the rate multiplies the buffer.")
-    equation = (r"v_t = \alpha v_{t-1} + (1-\alpha) g_t^2,\quad "
-                r"\theta_t = \theta_{t-1} - \eta\,\frac{g_t}{\sqrt{v_t}+\epsilon}")
     cite = "tieleman2012rmsprop"
 
     def validate(self, hp: dict) -> None:
@@ -164,8 +161,6 @@ class NAdam(Rule):
     buffers = ("exp_avg", "exp_avg_sq", "mu_product")
     convention = ("torch.optim.NAdam: Dozat's schedule μ_t = β₁(1 − ½·0.96^{tψ}), ψ = 4e-3; ε added to √v̂; "
                   "coupled L2 unless decoupled_weight_decay=True.")
-    equation = (r"\theta_t = \theta_{t-1} - \eta\frac{1-\mu_t}{1-\Pi_t}\frac{g_t}{\sqrt{\hat v_t}+\epsilon}"
-                r" - \eta\frac{\mu_{t+1}}{1-\Pi_{t}\mu_{t+1}}\frac{m_t}{\sqrt{\hat v_t}+\epsilon}")
     cite = "dozat2016incorporating"
 
     def validate(self, hp: dict) -> None:
@@ -228,8 +223,6 @@ class RAdam(Rule):
     buffers = ("exp_avg", "exp_avg_sq")
     convention = ("torch.optim.RAdam: rectify when ρ_t > 5 (paper: 4, rect_threshold=4.0), ε added to the raw √v "
                   "(ε-hat form), un-adapted momentum step before the threshold.")
-    equation = (r"\theta_t = \theta_{t-1} - \eta\, r_t\,\hat m_t\,\frac{\sqrt{1-\beta_2^t}}{\sqrt{v_t}+\epsilon}"
-                r"\ (\rho_t > 5),\quad \theta_{t-1} - \eta\,\hat m_t\ \text{otherwise}")
     cite = "liu2020variance"
 
     def validate(self, hp: dict) -> None:

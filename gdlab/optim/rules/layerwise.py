@@ -51,8 +51,6 @@ class LAMB(Rule):
     buffers = ("exp_avg", "exp_avg_sq")
     convention = ("You et al. 2020, Alg. 2: ε on the bias-corrected √v̂, decay inside u = r + λθ, "
                   "trust ratio ‖θ‖/‖u‖ per tensor (1 when a norm is 0), no clamp unless trust_clip is set.")
-    equation = (r"u_t = \frac{\hat m_t}{\sqrt{\hat v_t}+\epsilon} + \lambda\theta_{t-1},\ "
-                r"\theta_t = \theta_{t-1} - \eta\frac{\lVert\theta_{t-1}\rVert}{\lVert u_t\rVert}u_t")
     cite = "you2020large"
 
     def validate(self, hp: dict) -> None:
@@ -112,8 +110,6 @@ class LARS(Rule):
     buffers = ("momentum_buffer",)
     convention = ("You et al. 2017, Alg. 1: local rate η_tc‖w‖/(‖g‖ + β‖w‖) (1 when a norm is 0), "
                   "v ← mv + γ·local·(g + βw), w ← w − v; the global rate is inside the velocity.")
-    equation = (r"v = m v + \gamma\,\eta_{tc}\frac{\lVert w\rVert}{\lVert g\rVert+\beta\lVert w\rVert}(g + \beta w),"
-                r"\ w = w - v")
     cite = "you2017large"
 
     def validate(self, hp: dict) -> None:
@@ -209,8 +205,6 @@ class AdamP(Rule):
     buffers = ("exp_avg", "exp_avg_sq")
     convention = ("Heo et al. 2021 / clovaai code: ε on √v̂, projection tested on the channel then the layer view "
                   "for ndim > 1, decoupled decay η·λ·wd_ratio when projected.")
-    equation = (r"\theta_t = \theta_{t-1}(1-\eta\lambda') - \frac{\eta}{1-\beta_1^t}\Pi_\theta\Bigl("
-                r"\frac{m_t}{\sqrt{\hat v_t}+\epsilon}\Bigr)")
     cite = "heo2021adamp"
 
     def validate(self, hp: dict) -> None:

@@ -15,16 +15,17 @@ class Muon(Rule):
     For a weight matrix :math:`W\in\mathbb R^{m\times n}`:
 
     .. math::
-        B_t &\leftarrow \mu B_{t-1} + (1-\mu) G_t \\
-        U_t &= (1-\mu) G_t + \mu B_t \ \text{(Nesterov, default)}\quad\text{or}\quad U_t = B_t \\
+        B_t &\leftarrow \beta B_{t-1} + (1-\beta) G_t \\
+        U_t &= (1-\beta) G_t + \beta B_t \ \text{(Nesterov, default)}\quad\text{or}\quad U_t = B_t \\
         O_t &= \mathrm{NS}_5(U_t) \approx U V^\top \text{ for } U_t = U\Sigma V^\top \\
         W_t &\leftarrow W_{t-1}(1-\eta\lambda) - \eta\,\sqrt{\max(1, m/n)}\;O_t
 
     where :math:`\mathrm{NS}_5` is five quintic Newton–Schulz steps with
     :math:`(a, b, c) = (3.4445, -4.7750, 2.0315)` on :math:`U_t/\lVert U_t\rVert_F`
     (:func:`gdlab.optim.matrix.newton_schulz`). Because :math:`U_t` is normalised first, the scale of
-    the momentum does not matter: the older form :math:`B \leftarrow \mu B + G`, :math:`U = G + \mu B` gives
-    the same step. The singular values of :math:`O_t` come out near 1 (about 0.7–1.2), not exactly 1.
+    the momentum does not matter: the older form :math:`B \leftarrow \beta B + G`, :math:`U = G + \beta B` gives
+    the same step. The singular values of :math:`O_t` come out near 1, not exactly 1: five steps map every
+    singular value between 1% and 100% of :math:`\lVert U_t\rVert_F` into [0.68, 1.14].
     The decay is decoupled and scaled by :math:`\eta` (as in the authors' later code; off by default).
 
     Only 2-D parameters: Muon is meant for the hidden weight matrices. Biases, gains, embeddings and
@@ -42,10 +43,8 @@ class Muon(Rule):
     name = "Muon"
     defaults = dict(lr=0.02, momentum=0.95, nesterov=True, ns_steps=5, weight_decay=0.0, maximize=False)
     buffers = ("momentum_buffer",)
-    convention = ("Jordan et al. 2024: EMA momentum, Nesterov U = (1−μ)G + μB, 5 Newton–Schulz steps on "
+    convention = ("Jordan et al. 2024: EMA momentum, Nesterov U = (1−β)G + βB, 5 Newton–Schulz steps on "
                   "U/‖U‖_F with (3.4445, −4.7750, 2.0315), scale √max(1, rows/cols); 2-D parameters only.")
-    equation = (r"W_t = W_{t-1}(1-\eta\lambda) - \eta\sqrt{\max(1, m/n)}\,"
-                r"\mathrm{NS}_5\bigl((1-\mu)G_t + \mu B_t\bigr)")
     cite = "jordan2024muon"
 
     def validate(self, hp: dict) -> None:
@@ -68,10 +67,10 @@ class Muon(Rule):
         ops, hp = ctx.ops, ctx.group
         mu = hp["momentum"]
         b = ctx.buffer("momentum_buffer")
-        ops.lerp_(b, ctx.grads, 1.0 - mu)                  # B ← μB + (1−μ)G
+        ops.lerp_(b, ctx.grads, 1.0 - mu)                  # B ← βB + (1−β)G
         if hp["nesterov"]:
             u = ops.clone(ctx.grads)
-            ops.lerp_(u, b, mu)                            # U = (1−μ)G + μB
+            ops.lerp_(u, b, mu)                            # U = (1−β)G + βB
         else:
             u = b
         o = [newton_schulz(ops, x, steps=hp["ns_steps"], coefficients=MUON_COEFFICIENTS) for x in u]

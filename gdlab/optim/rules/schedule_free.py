@@ -52,8 +52,6 @@ class ScheduleFreeAdamW(Rule):
     buffers = ("z", "exp_avg_sq")
     convention = ("Defazio et al. 2024 reference code: parameters hold y during training; γ_t includes warmup "
                   "and √(1−β₂ᵗ); ε on the raw √v; c_t = w_t/Σw with w_t = tʳ·max γ^p; decay at y.")
-    equation = (r"z_t = z_{t-1} - \gamma_t\Bigl(\frac{g_t}{\sqrt{v_t}+\epsilon} + \lambda y_{t-1}\Bigr),\ "
-                r"x_t = (1-c_t)x_{t-1} + c_t z_t,\ y_t = (1-\beta_1)z_t + \beta_1 x_t")
     cite = "defazio2024road"
 
     def validate(self, hp: dict) -> None:

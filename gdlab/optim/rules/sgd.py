@@ -75,8 +75,6 @@ class SGD(Rule):
                   "momentum_form='polyak'|'sutskever' put the rate inside the velocity; "
                   "nesterov_form='lookahead' takes the gradient at θ + μv. weight_decay is coupled L2 "
                   "unless decoupled_weight_decay=True (θ ← θ(1 − ηλ) before the step).")
-    equation = (r"b_t = \mu b_{t-1} + (1-\tau) g_t,\ b_1 = g_1;\quad "
-                r"\theta_t = \theta_{t-1} - \eta\,(g_t + \mu b_t \text{ if Nesterov else } b_t)")
     cite = "robbins1951stochastic"
 
     def validate(self, hp: dict) -> None:

@@ -40,10 +40,13 @@ class Shampoo(Rule):
     :math:`h_t = h_{t-1} + g_t^2` (:math:`h_0 = \epsilon`), :math:`w_t = w_{t-1} - \eta\,g_t/\sqrt{h_t}`;
     the paper's order-1 case would be full-matrix AdaGrad, :math:`O(d^2)` memory.
 
-    ``exponent_override=p`` uses :math:`H^{-1/p}` for every factor instead of :math:`-1/(2k)`:
-    many implementations (e.g. Distributed Shampoo) use :math:`p = 2` for matrices, an inverse
-    *square* root of each factor, which is not the paper's rule. ``update_freq=f`` recomputes the
-    inverse roots only at steps :math:`1, 1+f, 1+2f, \dots` (the statistics are updated every step).
+    ``exponent_override=p`` uses :math:`H^{-1/p}` for every factor instead of :math:`-1/(2k)`.
+    The paper's :math:`-1/(2k)` (:math:`-1/4` for matrices) is also the default of google-research's
+    ``scalable_shampoo`` and of ``pytorch_optimizer.Shampoo``; both offer an override
+    (``exponent_override``, ``inverse_exponent_override``), and :math:`p = 2`, an inverse *square* root of each
+    factor, is what recovers Newton's step on a Kronecker-factored quadratic (the chapter *Beyond Adam*).
+    ``update_freq=f`` recomputes the inverse roots only at steps :math:`1, 1+f, 1+2f, \dots` (the statistics
+    are updated every step).
     Roots are computed by eigendecomposition in the parameter's dtype.
 
     Defaults: ``lr=0.1, eps=1e-4, update_freq=1``. Buffers per :math:`m\times n` matrix: two statistics
@@ -55,8 +58,8 @@ class Shampoo(Rule):
     defaults = dict(lr=0.1, eps=1e-4, update_freq=1, exponent_override=None, maximize=False)
     buffers = ("stat_i", "root_i", "sum_sq")
     convention = ("Gupta et al. 2018: sums (no EMA) from εI, roots −1/(2k) for order-k tensors (−1/4 for "
-                  "matrices); vectors use diagonal AdaGrad. exponent_override=2 gives the −1/2 libraries use.")
-    equation = r"L_t = L_{t-1} + GG^\top,\ R_t = R_{t-1} + G^\top G,\ W_t = W_{t-1} - \eta L_t^{-1/4} G R_t^{-1/4}"
+                  "matrices, also scalable_shampoo's and pytorch_optimizer's default); vectors use diagonal AdaGrad; "
+                  "exponent_override=2 gives −1/2.")
     cite = "gupta2018shampoo"
 
     def validate(self, hp: dict) -> None:
@@ -142,8 +145,6 @@ class SOAP(Rule):
     buffers = ("exp_avg", "exp_avg_sq", "left", "right", "q_left", "q_right")
     convention = ("Vyas et al. 2024: Adam in the eigenbasis of EMA'd Shampoo factors, basis refreshed every "
                   "precondition_frequency steps by eigh, ε on the raw √V, decay θ(1 − ηλ) after the step.")
-    equation = (r"W_t = W_{t-1} - \eta\frac{\sqrt{1-\beta_2^t}}{1-\beta_1^t} Q_L\frac{Q_L^\top M_t Q_R}"
-                r"{\sqrt{V_t}+\epsilon}Q_R^\top")
     cite = "vyas2024soap"
 
     def validate(self, hp: dict) -> None:

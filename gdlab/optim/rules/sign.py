@@ -29,8 +29,6 @@ class SignSGD(Rule):
     buffers = ("momentum_buffer",)
     convention = ("Bernstein et al. 2018: the momentum is an EMA m = βm + (1−β)g (so its scale never matters "
                   "under the sign); decoupled decay θ ← θ − ηλθ.")
-    equation = (r"m_t = \beta m_{t-1} + (1-\beta)g_t,\quad "
-                r"\theta_t = \theta_{t-1} - \eta\,(\operatorname{sign}(m_t) + \lambda\theta_{t-1})")
     cite = "bernstein2018signsgd"
 
     def validate(self, hp: dict) -> None:
@@ -77,9 +75,6 @@ class Lion(Rule):
     buffers = ("exp_avg",)
     convention = ("Chen et al. 2023, Alg. 2: θ ← θ − η(sign(c) + λθ), c = β₁m + (1−β₁)g, then m ← β₂m + (1−β₂)g; "
                   "the decay is scaled by η.")
-    equation = (r"c_t = \beta_1 m_{t-1} + (1-\beta_1)g_t,\ "
-                r"\theta_t = \theta_{t-1} - \eta(\operatorname{sign}(c_t) + \lambda\theta_{t-1}),\ "
-                r"m_t = \beta_2 m_{t-1} + (1-\beta_2)g_t")
     cite = "chen2023symbolic"
 
     def validate(self, hp: dict) -> None:

@@ -72,8 +72,6 @@ class Sophia(Rule):
     buffers = ("exp_avg", "hessian")
     convention = ("Liu et al. 2023, Alg. 3: decoupled decay θ(1 − ηλ), step η·clip(m/max(γh, ε), 1); "
                   "h is an EMA of the estimates, updated only when one is supplied.")
-    equation = (r"\theta_t = \theta_{t-1}(1-\eta\lambda) - \eta\,\operatorname{clip}\Bigl("
-                r"\frac{m_t}{\max(\gamma h_t,\epsilon)}, 1\Bigr)")
     cite = "liu2023sophia"
 
     def validate(self, hp: dict) -> None:
