@@ -33,10 +33,18 @@ weights plus state (:math:`K = 12` for mixed-precision Adam), the per-device byt
 
 Activations of :class:`TinyTransformer` are given exactly by
 :func:`transformer_activation_bytes` and can be measured with :func:`saved_activation_bytes`.
+
+A whole training step is *measured at the allocator* by :func:`measure_step` (the CPU allocator's
+records in the torch profiler, or ``torch.cuda.max_memory_allocated``): the peak, what rests between
+steps, and each phase (zero_grad, forward, backward, step). :func:`transformer_step_peak` predicts it
+for :class:`TinyTransformer`: weights + gradients + state + buffers + activations + the loss's
+gradient :math:`2eTV`, the first temporary of the backward pass (:func:`transformer_loss_grad_bytes`).
+ZeRO stages 1 and 2 that really shard are in :mod:`gdlab.zero`.
 """
 
 from __future__ import annotations
 
+import bisect
 import functools
 import inspect
 import math
@@ -334,7 +342,7 @@ def zero_bytes(psi: float, stage: int, n_devices: int, k: float = 12.0, weight_b
 # activations
 # --------------------------------------------------------------------------------------------
 def transformer_activation_bytes(batch: int, seq: int, d_model: int, n_heads: int, n_layers: int,
-                                 d_ff: int, vocab: int, bytes_per_element: int = 4) -> int:
+                                 d_ff: int, vocab: int, bytes_per_element: int = 4, checkpoint: bool = False) -> int:
     r"""Bytes of the tensors :class:`TinyTransformer` saves for its backward pass.
 
     With :math:`T = bs` tokens, width :math:`h`, :math:`a` heads, feed-forward width :math:`f`,
@@ -352,6 +360,11 @@ def transformer_activation_bytes(batch: int, seq: int, d_model: int, n_heads: in
     (TV) and the loss's one-element normaliser (e bytes); the token ids and the targets are int64
     (16T bytes). Tensors that share storage with parameters or buffers (the weights, the causal
     mask) are not activations and are not counted.
+
+    With ``checkpoint=True`` (each block recomputed in the backward pass, :class:`TinyTransformer`'s
+    ``checkpoint``), a block keeps only its input, :math:`Th`, so the forward pass ends with
+    :math:`A_{\text{ckpt}} = e\,[L\,Th + 2Th + 2T + TV + 1] + 16T`; the backward pass then holds one
+    block's activations again while it recomputes it (:func:`transformer_block_activation_bytes`).
     """
     for name, v in dict(batch=batch, seq=seq, d_model=d_model, n_heads=n_heads, n_layers=n_layers,
                         d_ff=d_ff, vocab=vocab, bytes_per_element=bytes_per_element).items():
@@ -360,8 +373,54 @@ def transformer_activation_bytes(batch: int, seq: int, d_model: int, n_heads: in
     if d_model % n_heads:
         raise ValueError(f"d_model={d_model} is not divisible by n_heads={n_heads}")
     T, h, a, f, e = batch * seq, d_model, n_heads, d_ff, bytes_per_element
-    per_layer = 8 * T * h + 2 * T * f + a * batch * seq * seq + 4 * T
+    per_layer = T * h if checkpoint else 8 * T * h + 2 * T * f + a * batch * seq * seq + 4 * T
     return e * (n_layers * per_layer + 2 * T * h + 2 * T + T * vocab + 1) + 16 * T
+
+
+def transformer_block_activation_bytes(batch: int, seq: int, d_model: int, n_heads: int, d_ff: int,
+                                       bytes_per_element: int = 4) -> int:
+    r"""Bytes one block of :class:`TinyTransformer` saves for backward: :math:`e\,(8Th + 2Tf + abs^2 + 4T)`."""
+    T = batch * seq
+    return bytes_per_element * (8 * T * d_model + 2 * T * d_ff + n_heads * batch * seq * seq + 4 * T)
+
+
+def transformer_loss_grad_bytes(batch: int, seq: int, vocab: int, bytes_per_element: int = 4) -> int:
+    r"""The largest temporary at the start of the backward pass: :math:`2eTV`.
+
+    The cross-entropy's backward allocates the gradient with respect to the log-probabilities and then the one
+    with respect to the logits (:math:`TV` values each) while the saved log-probabilities are still alive.
+    """
+    return 2 * bytes_per_element * batch * seq * vocab
+
+
+def transformer_step_peak(model, optimizer="Adam", batch: int = 1, *, n_devices: int = 1, zero_stage: int = 0,
+                          **hyper: Any) -> dict:
+    r"""The predicted peak bytes of one training step of a :class:`TinyTransformer`, term by term.
+
+    With gradients kept allocated between steps (``zero_grad(set_to_none=False)``), everything is live at the end
+    of the forward pass: weights, gradients and optimizer state (:func:`predict`, sharded by ``zero_stage`` over
+    ``n_devices``), the model's buffers (the causal masks), and the activations of the ``batch`` sequences this
+    device processes (:func:`transformer_activation_bytes`). The peak comes just after, at the first operation of
+    the backward pass, with the loss's gradient (:func:`transformer_loss_grad_bytes`); with checkpointing it comes
+    later, while one block is recomputed (:func:`transformer_block_activation_bytes`), whichever is larger.
+
+    Returns a dict of the terms (``weights``, ``grads``, ``master``, ``state``, ``buffers``, ``activations``,
+    ``transient``), their sum ``peak``, and ``at_rest`` (what persists between steps: the model states and
+    buffers). Not included: the optimizer step's own temporaries (e.g. a foreach Adam's parameter-sized
+    :math:`\sqrt v + \epsilon`), which set the peak instead when they exceed activations plus transient,
+    and the extra weights ZeRO stage 3 gathers.
+    """
+    c = model.config
+    m = predict(model, optimizer, zero_stage=zero_stage, n_devices=n_devices, **hyper)
+    buffers = tensor_bytes(model.buffers())
+    act = model.activation_bytes(batch)
+    loss_grad = transformer_loss_grad_bytes(batch, c["seq"], c["vocab"])
+    block = transformer_block_activation_bytes(batch, c["seq"], c["d_model"], c["n_heads"], c["d_ff"])
+    transient = max(loss_grad, block) if model.checkpoint else loss_grad
+    states = m.weights + m.grads + m.master + m.state_total
+    return dict(weights=m.weights, grads=m.grads, master=m.master, state=m.state_total, buffers=float(buffers),
+                activations=float(act), transient=float(transient), at_rest=states + buffers,
+                peak=states + buffers + act + transient, memory=m)
 
 
 def saved_activation_bytes(fn: Callable[[], Any], exclude: Iterable = ()) -> tuple[Any, int]:
@@ -392,6 +451,7 @@ def saved_activation_bytes(fn: Callable[[], Any], exclude: Iterable = ()) -> tup
 @functools.lru_cache(maxsize=None)
 def _tiny_transformer_class():
     import torch
+    import torch.utils.checkpoint
     from torch import nn
     from torch.nn import functional as F
 
@@ -424,9 +484,12 @@ def _tiny_transformer_class():
         same on every device and :func:`transformer_activation_bytes` counts them exactly.
         """
 
-        def __init__(self, vocab=256, d_model=128, n_heads=4, n_layers=2, d_ff=512, seq=64):
+        def __init__(self, vocab=256, d_model=128, n_heads=4, n_layers=2, d_ff=512, seq=64, checkpoint=False):
             super().__init__()
             self.config = dict(vocab=vocab, d_model=d_model, n_heads=n_heads, n_layers=n_layers, d_ff=d_ff, seq=seq)
+            #: recompute each block in the backward pass instead of keeping its activations
+            #: (``torch.utils.checkpoint``, non-reentrant): only the block's input is saved
+            self.checkpoint = bool(checkpoint)
             self.tok = nn.Embedding(vocab, d_model)
             self.pos = nn.Parameter(0.02 * torch.randn(seq, d_model))
             self.blocks = nn.ModuleList(Block(d_model, n_heads, d_ff, seq) for _ in range(n_layers))
@@ -436,7 +499,10 @@ def _tiny_transformer_class():
         def forward(self, idx):
             x = self.tok(idx) + self.pos[: idx.shape[1]]
             for blk in self.blocks:
-                x = blk(x)
+                if self.checkpoint and torch.is_grad_enabled():
+                    x = torch.utils.checkpoint.checkpoint(blk, x, use_reentrant=False, preserve_rng_state=False)
+                else:
+                    x = blk(x)
             return self.head(self.ln(x))
 
         def loss(self, idx, targets):
@@ -446,7 +512,7 @@ def _tiny_transformer_class():
         def activation_bytes(self, batch: int, bytes_per_element: int = 4) -> int:
             c = self.config
             return transformer_activation_bytes(batch, c["seq"], c["d_model"], c["n_heads"], c["n_layers"],
-                                                c["d_ff"], c["vocab"], bytes_per_element)
+                                                c["d_ff"], c["vocab"], bytes_per_element, checkpoint=self.checkpoint)
 
     return TinyTransformer
 
@@ -454,3 +520,301 @@ def _tiny_transformer_class():
 def TinyTransformer(**kwargs):
     """Build a :class:`TinyTransformer` (a small causal LM; see :func:`transformer_activation_bytes`)."""
     return _tiny_transformer_class()(**kwargs)
+
+
+# --------------------------------------------------------------------------------------------
+# measuring a whole training step at the allocator
+# --------------------------------------------------------------------------------------------
+#: the phases of a training step, in order, as :func:`measure_step` reports them
+PHASES = ("zero_grad", "forward", "backward", "step")
+
+
+@dataclass
+class Measured:
+    """Bytes live in the allocator during a training step, measured by :func:`measure_step`.
+
+    Every number counts tensors' storage as the allocator hands it out (on CPU the allocator's own
+    records, replayed in order; on CUDA ``torch.cuda.max_memory_allocated``), from an empty start:
+    the model and the optimizer are built inside the measurement.
+
+    * ``peak``: the most bytes live at any moment of the last step; ``peak_phase`` says where.
+    * ``at_rest``: bytes live after the last step (weights, kept gradients, optimizer state, buffers).
+    * ``phase_start[p]`` and ``phase_peak[p]``: live bytes when phase ``p`` of the last step began, and
+      the most live during it (``p`` in :data:`PHASES`).
+    * ``first_peak``: the peak of the first step (the optimizer state is created there).
+    * ``timeline``: on CPU with ``timeline=True``, the live bytes after each allocation or release of
+      the last step, in order.
+    """
+
+    peak: int
+    at_rest: int
+    phase_start: dict[str, int]
+    phase_peak: dict[str, int]
+    first_peak: int
+    losses: list[float]
+    source: str
+    device: str
+    timeline: list[int] = field(default_factory=list, repr=False)
+    model: Any = field(default=None, repr=False)
+    optimizer: Any = field(default=None, repr=False)
+
+    @property
+    def peak_phase(self) -> str:
+        """The phase of the last step in which the peak was reached."""
+        return max(PHASES, key=lambda p: self.phase_peak.get(p, -1))
+
+    def as_dict(self) -> dict:
+        return dict(peak=self.peak, at_rest=self.at_rest, peak_phase=self.peak_phase, first_peak=self.first_peak,
+                    phase_start=dict(self.phase_start), phase_peak=dict(self.phase_peak), losses=list(self.losses),
+                    source=self.source, device=self.device)
+
+
+def _default_loss(model, *batch):
+    return model.loss(*batch)
+
+
+def _train_steps(model, optimizer, batch, loss_fn, steps, set_to_none, mark, sync=lambda: None):
+    """Run ``steps`` training steps; ``mark(step, phase)`` returns a context manager around each phase."""
+    losses = []
+    for s in range(steps):
+        with mark(s, "zero_grad"):
+            optimizer.zero_grad(set_to_none=set_to_none)
+        with mark(s, "forward"):
+            loss = loss_fn(model, *batch)
+        with mark(s, "backward"):
+            loss.backward()
+        with mark(s, "step"):
+            optimizer.step()
+        sync()
+        losses.append(float(loss.detach()))
+        del loss
+    return losses
+
+
+def _as_device(batch, device):
+    return tuple(t.to(device, copy=True) if hasattr(t, "to") else t for t in batch)
+
+
+def _model_device(model):
+    import torch
+
+    for p in model.parameters():
+        return p.device
+    return torch.device("cpu")
+
+
+def measure_step(build: Callable[[], tuple[Any, Any]], batch, loss_fn: Callable | None = None, *, steps: int = 2,
+                 set_to_none: bool = False, timeline: bool = False, settle: Callable[[], Any] | None = None) -> Measured:
+    r"""Measure the bytes a real training step allocates: weights, gradients, optimizer state, activations.
+
+    ``build()`` returns ``(model, optimizer)``; it runs inside the measurement, so that every tensor the
+    model and the optimizer hold is counted from the allocator. ``batch`` is a tuple of tensors, copied
+    to the model's device inside the measurement (the inputs count too), and ``loss_fn(model, *batch)``
+    returns the loss (default: ``model.loss(*batch)``). Each of the ``steps`` steps runs
+    ``optimizer.zero_grad(set_to_none=set_to_none)``, the forward pass, ``loss.backward()`` and
+    ``optimizer.step()``; the last step is reported (with ``steps >= 2`` it is a steady-state step: the
+    optimizer state exists and, with ``set_to_none=False``, the gradients stay allocated between steps).
+    ``settle()``, if given, runs after the last step and before ``at_rest`` is read (pass
+    ``torch.distributed.barrier`` under ``torchrun``, so that every rank has finished its collectives).
+
+    On CPU the counts come from the allocator's records in the torch profiler
+    (``torch.profiler.profile(profile_memory=True)``): every allocation and release, in order, with the CPU
+    allocator's running total of live bytes. The total is kept on every thread (c10's
+    ``FLAGS_caffe2_report_cpu_memory_usage`` is switched on for the measurement): a collective's worker thread
+    (gloo) often drops the last reference to a buffer, and the profiler, which records only the threads it
+    profiles, would miss that release. Only blocks allocated inside the measurement are counted. On CUDA,
+    ``torch.cuda.max_memory_allocated`` is read after each phase (the peak reset before it), relative to
+    ``torch.cuda.memory_allocated()`` before ``build``. Both count tensors only: not the CUDA context, the
+    caching allocator's reserve, or scratch memory a library allocates past torch's allocator.
+    """
+    import torch
+
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"Invalid steps: steps={steps!r}")
+    loss_fn = loss_fn or _default_loss
+    if not isinstance(batch, (tuple, list)):
+        batch = (batch,)
+    cuda = torch.cuda.is_available() and any(getattr(t, "is_cuda", False) for t in batch)
+    if cuda:
+        return _measure_cuda(build, batch, loss_fn, steps, set_to_none, settle)
+    from torch.profiler import ProfilerActivity, profile, record_function
+
+    def mark(s, phase):
+        return record_function(f"gdlab.memory:{s}:{phase}")
+
+    with _allocator_totals() as every_thread:
+        prof = profile(activities=[ProfilerActivity.CPU], profile_memory=True)
+        with _quiet_stderr():  # libkineto prints "profiler_start" / "profiler_stop" lines on the C stderr
+            prof.__enter__()
+        try:
+            with record_function("gdlab.memory:build"):
+                model, optimizer = build()
+                data = _as_device(batch, _model_device(model))
+            batch_bytes = tensor_bytes(t for t in data if hasattr(t, "untyped_storage"))
+            losses = _train_steps(model, optimizer, data, loss_fn, steps, set_to_none, mark)
+            if settle is not None:
+                settle()
+            with record_function("gdlab.memory:end"):
+                probe = torch.empty(1)  # an allocation after the steps: the allocator's total at rest
+            del probe, data
+        finally:
+            with _quiet_stderr():
+                prof.__exit__(None, None, None)
+    ranges, allocs = _profile_events(prof)
+    if every_thread and allocs:
+        base = allocs[0][2] - allocs[0][1]
+        lives = [total - base for _, _, total in allocs]
+    else:  # replay the records of this thread
+        lives, live = [], 0
+        for _, nbytes, _ in allocs:
+            live += nbytes
+            lives.append(live)
+    times = [t for t, _, _ in allocs]
+    marks = sorted(((k, a, b) for k, (a, b) in ranges.items() if k not in ("build", "end")), key=lambda r: r[1])
+    starts = [r[1] for r in marks]
+    start = {r[0]: None for r in marks}
+    peak = {r[0]: 0 for r in marks}
+    last = steps - 1
+    step_lo, step_hi = ranges[(last, PHASES[0])][0], ranges[(last, PHASES[-1])][1]
+    line: list[int] = []
+    before = 0
+    for t, live in zip(times, lives):
+        i = bisect.bisect_right(starts, t) - 1
+        key = marks[i][0] if i >= 0 and t <= marks[i][2] else None
+        if key is not None:
+            if start[key] is None:
+                start[key] = before
+            peak[key] = max(peak[key], live)
+        if timeline and step_lo <= t <= step_hi:
+            line.append(int(live))
+        before = live
+    for key, a, _ in marks:  # a phase without any allocation starts (and peaks) at the bytes live when it ran
+        if start[key] is None:
+            j = bisect.bisect_left(times, a) - 1
+            start[key] = lives[j] if j >= 0 else 0
+        peak[key] = max(peak[key], start[key])
+    end_t = ranges["end"][0]
+    j = bisect.bisect_left(times, end_t)  # the probe's own allocation is the first record inside "end"
+    at_rest = (lives[j] - 4 if j < len(lives) else lives[-1]) - batch_bytes
+    phase_start = {p: int(start[(last, p)]) for p in PHASES}
+    phase_peak = {p: int(peak[(last, p)]) for p in PHASES}
+    first_peak = max(peak[(0, p)] for p in PHASES)
+    source = "torch.profiler allocator records" + (" (running total over every thread)" if every_thread else "")
+    return Measured(peak=max(phase_peak.values()), at_rest=int(at_rest), phase_start=phase_start,
+                    phase_peak=phase_peak, first_peak=int(first_peak), losses=losses, source=source, device="cpu",
+                    timeline=line, model=model, optimizer=optimizer)
+
+
+class _quiet_stderr:
+    """Send the C-level stderr (file descriptor 2) to /dev/null for the duration; Python's sys.stderr is flushed first."""
+
+    def __enter__(self):
+        import os
+        import sys
+
+        try:
+            sys.stderr.flush()
+            self.saved, self.null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+            os.dup2(self.null, 2)
+        except (OSError, ValueError, AttributeError):  # no file descriptor 2 to redirect
+            self.saved = None
+        return self
+
+    def __exit__(self, *exc):
+        import os
+
+        if self.saved is not None:
+            os.dup2(self.saved, 2)
+            os.close(self.saved)
+            os.close(self.null)
+        return False
+
+
+class _allocator_totals:
+    """Switch on c10's running total of CPU allocations on every thread for the duration (True if it could)."""
+
+    def __enter__(self) -> bool:
+        self.flag = None
+        try:
+            import ctypes
+            import glob
+            import os
+
+            import torch
+
+            libs = glob.glob(os.path.join(os.path.dirname(torch.__file__), "lib", "libc10.*"))
+            self.flag = ctypes.c_bool.in_dll(ctypes.CDLL(libs[0]), "FLAGS_caffe2_report_cpu_memory_usage")
+        except (OSError, ValueError, IndexError, AttributeError):  # another build: this thread's records only
+            return False
+        self.old = self.flag.value
+        self.flag.value = True
+        return True
+
+    def __exit__(self, *exc):
+        if self.flag is not None:
+            self.flag.value = self.old
+        return False
+
+
+def _profile_events(prof):
+    """The ``gdlab.memory:...`` ranges (key -> (start_ns, end_ns)) and the CPU allocator records
+    ``(time_ns, bytes, allocator total)`` in time order, from the profiler's event tree."""
+    ranges: dict = {}
+    allocs = []
+    stack = list(prof.profiler.kineto_results.experimental_event_tree())
+    while stack:
+        node = stack.pop()
+        stack.extend(node.children)
+        f = node.extra_fields
+        kind = type(f).__name__
+        if kind == "_ExtraFields_Allocation":
+            if str(f.device).startswith("cpu"):
+                allocs.append((node.start_time_ns, int(f.alloc_size), int(f.total_allocated)))
+        elif node.name.startswith("gdlab.memory:"):
+            parts = node.name.split(":")
+            key = parts[1] if len(parts) == 2 else (int(parts[1]), parts[2])
+            ranges[key] = (node.start_time_ns, node.end_time_ns)
+    allocs.sort(key=lambda r: r[0])
+    return ranges, allocs
+
+
+def _measure_cuda(build, batch, loss_fn, steps, set_to_none, settle=None) -> Measured:
+    import contextlib
+
+    import torch
+
+    sync = torch.cuda.synchronize
+    dev = next(t for t in batch if getattr(t, "is_cuda", False)).device
+    warm = torch.ones(16, 16, device=dev)
+    (warm @ warm).sum().item()  # the BLAS handle and its workspace are allocated here, outside the measurement
+    del warm
+    sync()
+    base = torch.cuda.memory_allocated()
+    torch.cuda.reset_peak_memory_stats()
+    model, optimizer = build()
+    data = _as_device(batch, _model_device(model))
+    sync()
+    start: dict = {}
+    peak: dict = {}
+
+    @contextlib.contextmanager
+    def mark(s, phase):
+        sync()
+        start[(s, phase)] = torch.cuda.memory_allocated() - base
+        torch.cuda.reset_peak_memory_stats()
+        yield
+        sync()
+        peak[(s, phase)] = torch.cuda.max_memory_allocated() - base
+
+    losses = _train_steps(model, optimizer, data, loss_fn, steps, set_to_none, mark, sync)
+    if settle is not None:
+        settle()
+    sync()
+    at_rest = torch.cuda.memory_allocated() - base - tensor_bytes(t for t in data if hasattr(t, "untyped_storage"))
+    last = steps - 1
+    phase_start = {p: int(start[(last, p)]) for p in PHASES}
+    phase_peak = {p: int(peak[(last, p)]) for p in PHASES}
+    return Measured(peak=max(phase_peak.values()), at_rest=int(at_rest), phase_start=phase_start,
+                    phase_peak=phase_peak, first_peak=int(max(peak[(0, p)] for p in PHASES)), losses=losses,
+                    source="torch.cuda.max_memory_allocated", device=torch.cuda.get_device_name(),
+                    model=model, optimizer=optimizer)

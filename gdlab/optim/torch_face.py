@@ -18,6 +18,9 @@ Extras over torch.optim:
   non-finite gradient entries, and whatever the rule records (trust ratios, RAdam's
   rectification, ...).
 * ``compile=True``: the rule's step for a group runs through ``torch.compile``.
+* ``bf16_update``: how the update is written into bfloat16 parameters: ``"nearest"`` (torch's rounding,
+  the default), ``"kahan"`` (Kahan-compensated, one bfloat16 buffer ``kahan_comp`` per parameter) or
+  ``"stochastic"`` (stochastic rounding, random bits seeded by ``bf16_seed``); see :mod:`gdlab.optim.lowprec`.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import Any, Iterable
 
 import torch
 
+from . import lowprec
 from .base import Context, Rule
 from .ops import TorchOps
 
@@ -45,7 +49,7 @@ class RuleOptimizer(torch.optim.Optimizer):
 
     def __init__(self, params: Iterable, defaults: dict | None = None, *, foreach: bool | None = None,
                  nonfinite: str = "propagate", track_stats: bool = False, compile: bool = False,
-                 **hyper: Any):
+                 bf16_update: str = "nearest", bf16_seed: int = 0, **hyper: Any):
         self.rule = self.rule_class()
         merged = dict(self.rule.defaults)
         merged.update(defaults or {})
@@ -62,6 +66,9 @@ class RuleOptimizer(torch.optim.Optimizer):
         self.nonfinite = nonfinite
         self.track_stats = track_stats
         self.compile = compile
+        self.bf16_update = lowprec.check_mode(bf16_update, compile)
+        self.bf16_seed = int(bf16_seed)
+        self._bf16_generators: dict = {}
         self.stats: list[dict] = []
         self.skipped_steps = 0
         self._compiled = None
@@ -156,16 +163,18 @@ class RuleOptimizer(torch.optim.Optimizer):
                 st["step"] = t
                 steps.append(t)
             before = [p.detach().clone() for p in params] if track else None
+            run = lowprec.begin(params, states, self.bf16_update)  # float32 work copies of bf16 parameters
             if self._per_tensor(group, params):
                 one = TorchOps(foreach=False)
                 for i in range(len(params)):
-                    self._run_rule(Context(ops=one, params=params[i:i + 1], grads=grads[i:i + 1],
+                    self._run_rule(Context(ops=one, params=run[i:i + 1], grads=grads[i:i + 1],
                                            states=states[i:i + 1], steps=steps[i:i + 1], group=group,
                                            stats=None, extras=self._extras(group)))
             else:
-                ctx = Context(ops=ops, params=params, grads=grads, states=states, steps=steps,
+                ctx = Context(ops=ops, params=run, grads=grads, states=states, steps=steps,
                               group=group, stats=stats, extras=self._extras(group))
                 self._run_rule(ctx)
+            lowprec.finish(params, run, states, self.bf16_update, self._bf16_generators, self.bf16_seed)
             if track:
                 _effective_stats(stats, before, params, grads, group)
             self.stats.append(stats or {})
