@@ -16,7 +16,9 @@ cuts the same global batches, and keeps its own contiguous slice of each (:func:
 
 from __future__ import annotations
 
+import datetime
 import os
+import platform
 from dataclasses import dataclass
 
 import torch
@@ -43,12 +45,13 @@ class World:
         return self.rank == 0
 
 
-def init(backend: str | None = None, device: str | None = None) -> World:
+def init(backend: str | None = None, device: str | None = None, timeout: float = 300.0) -> World:
     """Join the process group started by ``torchrun``, or return a one-process world.
 
     ``torchrun`` sets ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK``; without them (a plain
     ``python`` run, a notebook) nothing is initialised. The backend defaults to ``nccl`` on CUDA and
-    ``gloo`` otherwise; each CUDA worker uses the GPU numbered by its ``LOCAL_RANK``.
+    ``gloo`` otherwise; each CUDA worker uses the GPU numbered by its ``LOCAL_RANK``. A collective that waits longer
+    than ``timeout`` seconds (a worker that died) raises instead of hanging.
     """
     size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
@@ -68,14 +71,35 @@ def init(backend: str | None = None, device: str | None = None) -> World:
     if backend not in ("nccl", "gloo"):
         raise ValueError(f"Invalid backend: backend={backend!r} (expected 'nccl' or 'gloo')")
     if not dist.is_initialized():
-        dist.init_process_group(backend=backend)
+        dist.init_process_group(backend=backend, timeout=datetime.timedelta(seconds=timeout))
     return World(dist.get_rank(), dist.get_world_size(), local, dev, backend)
 
 
 def close(world: World) -> None:
-    """Leave the process group (a no-op for a one-process world)."""
+    """Leave the process group (a no-op for a one-process world).
+
+    Every worker first waits at a barrier, so that none tears the group down while another is still in a collective
+    (without it, a worker that finishes first can leave the others hanging in ``destroy_process_group``); the barrier
+    itself is bounded by the group's timeout.
+    """
     if world.distributed and dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
+
+
+def device_name(device="cpu") -> str:
+    """What a result was measured on: the GPU's model for a CUDA device, else the CPU's model and core count."""
+    dev = torch.device(device)
+    if dev.type == "cuda" and torch.cuda.is_available():
+        return torch.cuda.get_device_name(dev)
+    model = ""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            model = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), "")
+    except OSError:
+        pass
+    model = model or platform.processor() or platform.machine()
+    return f"{model}, {os.cpu_count()} cores"
 
 
 def global_batches(n_examples: int, batch_size: int, seed: int, epoch: int, drop_last: bool = True) -> list:
