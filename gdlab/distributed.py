@@ -87,19 +87,52 @@ def close(world: World) -> None:
         dist.destroy_process_group()
 
 
-def device_name(device="cpu") -> str:
-    """What a result was measured on: the GPU's model for a CUDA device, else the CPU's model and core count."""
-    dev = torch.device(device)
-    if dev.type == "cuda" and torch.cuda.is_available():
-        return torch.cuda.get_device_name(dev)
-    model = ""
+def cpu_model() -> str:
+    """The CPU's model name, as the operating system gives it.
+
+    Linux: ``model name`` in ``/proc/cpuinfo`` (x86), else its ``Model``, ``Hardware`` or ``cpu model`` line (ARM
+    boards, other architectures); macOS: ``sysctl machdep.cpu.brand_string``; otherwise ``platform.processor()``
+    when it says more than the architecture. Failing all of these, the architecture with ``CPU (model unknown)``,
+    so that the record says plainly that the model was not found.
+    """
+    machine = platform.machine()
     try:
         with open("/proc/cpuinfo") as fh:
-            model = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), "")
+            fields = {}
+            for line in fh:
+                key, sep, value = line.partition(":")
+                if sep and value.strip():
+                    fields.setdefault(key.strip().lower(), value.strip())
+        for key in ("model name", "model", "hardware", "cpu model"):
+            if key in fields and not fields[key].isdigit():
+                return fields[key]
     except OSError:
         pass
-    model = model or platform.processor() or platform.machine()
-    return f"{model}, {os.cpu_count()} cores"
+    if platform.system() == "Darwin":
+        import subprocess
+
+        try:
+            out = subprocess.run(["sysctl", "-n", "machdep.cpu.brand_string"], capture_output=True, text=True,
+                                 timeout=5).stdout.strip()
+            if out:
+                return out
+        except (OSError, subprocess.SubprocessError):
+            pass
+    proc = platform.processor()
+    if proc and proc != machine:
+        return proc
+    return f"{machine or 'unknown'} CPU (model unknown)"
+
+
+def device_name(device="cpu") -> str:
+    """What a result was measured on: the GPU's model for a CUDA device (``torch.cuda.get_device_name``), else the
+    CPU's model (:func:`cpu_model`) and core count."""
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise RuntimeError(f"device_name: device={device!r} is a CUDA device, but CUDA is not available")
+        return torch.cuda.get_device_name(dev)
+    return f"{cpu_model()}, {os.cpu_count()} cores"
 
 
 def global_batches(n_examples: int, batch_size: int, seed: int, epoch: int, drop_last: bool = True) -> list:

@@ -10,10 +10,12 @@ none), a warmup over a fixed number of *epochs* converted to steps at each batch
 
 Sizes (``--size``): ``tiny`` (seconds; what the tests run), ``smoke`` (under a minute; what the book executes),
 ``medium`` (about 10 minutes on two CPU cores; ``make lab-linear-scaling``, results stored in
-``labs/results/linear-scaling-medium.json`` and checked by the notebook) and ``full`` (one GPU; ``make gpu-labs``).
-Every size writes ``labs/results/linear-scaling-<size>.json``::
+``labs/results/linear-scaling-medium-train-w1.json`` and checked by the notebook) and ``full`` (one GPU;
+``make gpu-labs``). Every size writes ``labs/results/linear-scaling-<size>-train-w1.json`` (the sweep runs as one
+process; the parity and FSDP-memory modes write ``linear-scaling-parity-<parallel>-<dtype>-w<N>.json`` and
+``linear-scaling-fsdp-memory-w<N>.json``, so that no mode overwrites another's file)::
 
-    {"size", "device", "date", "batch_sizes": [...], "seeds": [...],
+    {"size", "mode": "train", "world": 1, "device", "date", "batch_sizes": [...], "seeds": [...],
      "rules": {"<rule>": {"lr": [...], "err": [[per-seed test error] per batch size],
                           "loss": [[per-seed final training loss] per batch size],
                           "diverged": [[...]], "steps_to_target": [[...]]}},
@@ -29,7 +31,7 @@ Command line::
 
     python labs/linear_scaling.py --size medium --jobs 2
     python labs/linear_scaling.py --size full                          # one GPU
-    torchrun --standalone --nproc_per_node=2 labs/linear_scaling.py --mode parity --parallel fsdp --out p.json
+    torchrun --standalone --nproc_per_node=2 labs/linear_scaling.py --mode parity --parallel fsdp
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ HERE = Path(__file__).resolve().parent
 if str(HERE.parent) not in sys.path and (HERE.parent / "gdlab").is_dir():
     sys.path.insert(0, str(HERE.parent))  # a plain `python labs/linear_scaling.py` from a checkout
 
+from gdlab.cli import HelpFormatter  # noqa: E402
 from gdlab import distributed as gdist  # noqa: E402
 from gdlab import optim as gopt  # noqa: E402
 
@@ -502,7 +505,7 @@ def assemble(done: list[dict], size: str, device: str, seconds: float, n_samples
     noise = next((d["noise"] for d in done if d["noise"]), [])
     data = dict(n_train=int(n_samples * 0.8), n_test=int(n_samples * 0.2))
     return dict(
-        size=size, device=gdist.device_name(device), date=datetime.date.today().isoformat(),
+        size=size, mode="train", world=1, device=gdist.device_name(device), date=datetime.date.today().isoformat(),
         batch_sizes=batches, seeds=seeds, rules=rules, base_batch=BASE_BATCH, base_lr=BASE_LR, momentum=MOMENTUM,
         weight_decay=WEIGHT_DECAY, epochs=S["epochs"], warmup_epochs=S["warmup_epochs"], hidden=S["hidden"], **data,
         target_loss=targets, noise=noise,
@@ -515,7 +518,8 @@ def assemble(done: list[dict], size: str, device: str, seconds: float, n_samples
 # ---------------------------------------------------------------------------------------------
 # reading a results file: what the notebook asserts
 # ---------------------------------------------------------------------------------------------
-SCHEMA = {"size": str, "device": str, "date": str, "batch_sizes": list, "seeds": list, "rules": dict}
+SCHEMA = {"size": str, "mode": str, "world": int, "device": str, "date": str, "batch_sizes": list, "seeds": list,
+          "rules": dict}
 
 
 def validate(results: dict) -> dict:
@@ -523,6 +527,9 @@ def validate(results: dict) -> dict:
     for key, kind in SCHEMA.items():
         if not isinstance(results.get(key), kind):
             raise ValueError(f"results: {key!r} must be a {kind.__name__}, got {type(results.get(key)).__name__}")
+    if results["mode"] != "train" or results["world"] != 1:
+        raise ValueError(f"results: a sweep is mode 'train' on world 1, got mode={results['mode']!r}, "
+                         f"world={results['world']!r}")
     nb, ns = len(results["batch_sizes"]), len(results["seeds"])
     for rule in RULES:
         entry = results["rules"].get(rule)
@@ -540,14 +547,34 @@ def validate(results: dict) -> dict:
     return results
 
 
+def result_name(mode: str = "train", size: str | None = None, world: int = 1, parallel: str | None = None,
+                dtype: str | None = None) -> str:
+    """The default file name of a run: ``linear-scaling-<size>-train-w1.json`` for the sweep,
+    ``linear-scaling-parity-<parallel>-<dtype>-w<N>.json`` and ``linear-scaling-fsdp-memory-w<N>.json``."""
+    if world < 1:
+        raise ValueError(f"Invalid world size: world={world}")
+    if mode == "train":
+        if size not in SIZES:
+            raise ValueError(f"Invalid size: size={size!r} (expected one of {', '.join(map(repr, SIZES))})")
+        return f"linear-scaling-{size}-train-w{world}.json"
+    if mode == "parity":
+        if parallel not in ("none", "ddp", "fsdp") or dtype not in ("float32", "float64"):
+            raise ValueError(f"Invalid parity run: parallel={parallel!r}, dtype={dtype!r}")
+        return f"linear-scaling-parity-{parallel}-{dtype}-w{world}.json"
+    if mode == "fsdp-memory":
+        return f"linear-scaling-fsdp-memory-w{world}.json"
+    raise ValueError(f"Invalid mode: mode={mode!r} (expected 'train', 'parity' or 'fsdp-memory')")
+
+
 def load(size: str, path: Path | None = None) -> dict | None:
-    """The stored results of ``size`` (``labs/results/linear-scaling-<size>.json``), or None if there are none."""
-    path = Path(path) if path else RESULTS / f"linear-scaling-{size}.json"
+    """The stored results of ``size`` (``labs/results/linear-scaling-<size>-train-w1.json``), or None if there are
+    none."""
+    path = Path(path) if path else RESULTS / result_name("train", size)
     return validate(json.loads(path.read_text())) if path.exists() else None
 
 
 def save(results: dict, path: Path | None = None) -> Path:
-    path = Path(path) if path else RESULTS / f"linear-scaling-{results['size']}.json"
+    path = Path(path) if path else RESULTS / result_name("train", results["size"], results["world"])
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(validate(_clean(results)), indent=1, allow_nan=False))
     return path
@@ -614,10 +641,12 @@ def flat_region(results: dict, rule: str = "linear+gradual", z: float = 2.0) -> 
 # ---------------------------------------------------------------------------------------------
 # the parity checks run under torchrun by tests/test_distributed.py
 # ---------------------------------------------------------------------------------------------
-def parity(out: str, parallel: str = "ddp", per_worker_batch: int = 16, steps: int = 12, n_samples: int = 1000,
-           dtype: str = "float64") -> dict:
+def parity(out: str | None = None, parallel: str = "ddp", per_worker_batch: int = 16, steps: int = 12,
+           n_samples: int = 1000, dtype: str = "float64") -> dict:
     """Train ``steps`` steps with global batch ``per_worker_batch x world size`` (one process, DDP or FSDP2 workers);
-    write the per-step losses and the final weights (gathered) to ``out`` (``.json``)."""
+    write the per-step losses and the final weights (gathered) to ``out`` (``.json``; by default
+    ``labs/results/linear-scaling-parity-<parallel>-<dtype>-w<N>.json``, ``parallel`` being ``none`` for one
+    process)."""
     world = gdist.init(device="cpu")
     torch.set_num_threads(1)
     dt = getattr(torch, dtype)
@@ -631,22 +660,31 @@ def parity(out: str, parallel: str = "ddp", per_worker_batch: int = 16, steps: i
         weights[k] = full.detach().double().flatten().tolist()
     if parallel == "ddp" or not world.distributed:
         gdist.check_replicas(model, world)
-    row = dict(world=world.size, parallel=parallel if world.distributed else "none", dtype=dtype,
-               step_loss=res.step_loss, weights=weights)
+    row = dict(mode="parity", world=world.size, parallel=parallel if world.distributed else "none", dtype=dtype,
+               device=gdist.device_name("cpu"), date=datetime.date.today().isoformat(), steps=len(res.step_loss),
+               per_worker_batch=per_worker_batch, step_loss=res.step_loss, weights=weights)
     if world.main:
-        Path(out).write_text(json.dumps(row))
+        path = Path(out) if out else RESULTS / result_name("parity", world=world.size, parallel=row["parallel"],
+                                                           dtype=dtype)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(row))
+        row["path"] = str(path)
     gdist.close(world)
     return row
 
 
-def fsdp_memory(out: str, hidden: int = 256) -> None:
-    """Per-rank bytes of parameters and Adam state, unsharded and under FSDP2 ``fully_shard``."""
+def fsdp_memory(out: str | None = None, hidden: int = 256) -> list[dict]:
+    """Per-rank bytes of parameters and Adam state, unsharded and under FSDP2 ``fully_shard``, written to ``out``
+    (by default ``labs/results/linear-scaling-fsdp-memory-w<N>.json``); the rows of every rank."""
     from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.fsdp import fully_shard
 
     from gdlab import memory
 
     world = gdist.init(device="cpu")
+    if not world.distributed:
+        raise RuntimeError("--mode fsdp-memory shards over torchrun workers: run it under "
+                           "torchrun --standalone --nproc_per_node=2")
     torch.set_num_threads(1)
 
     def adam_bytes(model):
@@ -654,11 +692,13 @@ def fsdp_memory(out: str, hidden: int = 256) -> None:
         x = torch.randn(8, 40, generator=torch.Generator().manual_seed(world.rank))
         model(x).pow(2).mean().backward()
         opt.step()
-        return sum(memory.state_bytes(opt).values())
+        # m and v, and the 4-byte step counts (one per tensor, kept whole on every rank)
+        return (sum(memory.state_bytes(opt, counters=False).values()),
+                sum(memory.state_bytes(opt).values()))
 
     full = make_model(hidden, seed=0)
     full_params = memory.tensor_bytes(full.parameters())
-    full_state = adam_bytes(full)
+    full_state, full_all = adam_bytes(full)
     mesh = init_device_mesh("cpu", (world.size,))
     sharded = make_model(hidden, seed=0)
     for layer in sharded:
@@ -666,69 +706,134 @@ def fsdp_memory(out: str, hidden: int = 256) -> None:
             fully_shard(layer, mesh=mesh)
     fully_shard(sharded, mesh=mesh)
     shard_params = memory.tensor_bytes(sharded.parameters())
-    shard_state = adam_bytes(sharded)
-    row = dict(rank=world.rank, world=world.size, full_params=full_params, full_state=full_state,
-               shard_params=shard_params, shard_state=shard_state,
+    shard_state, shard_all = adam_bytes(sharded)
+    row = dict(rank=world.rank, world=world.size, device=gdist.device_name("cpu"), full_params=full_params,
+               full_state=full_state, counters=full_all - full_state,
+               shard_params=shard_params, shard_state=shard_state, shard_counters=shard_all - shard_state,
                predicted=memory.predict(full, "Adam", zero_stage=3, n_devices=world.size).as_dict())
     rows = [None] * world.size
     torch.distributed.all_gather_object(rows, row)
     if world.main:
-        Path(out).write_text(json.dumps(rows))
+        path = Path(out) if out else RESULTS / result_name("fsdp-memory", world=world.size)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(rows))
+        rows[0]["path"] = str(path)
     gdist.close(world)
+    return rows
 
 
 # ---------------------------------------------------------------------------------------------
 # the command line
 # ---------------------------------------------------------------------------------------------
 def summary(results: dict) -> str:
-    """The table a run prints at the end: test error (mean ± std over seeds, %) per rule and batch size."""
+    """The table a run prints at the end: test error (mean ± std over seeds, %) per rule and batch size, with the
+    number of seeds. A run with one seed has no spread to show: its table prints the one value, with no ±."""
     rules = list(RULES)
-    head = f"{'B':>6} " + " ".join(f"{r:>17}" for r in rules)
+    head = f"{'B':>6} {'seeds':>5} " + " ".join(f"{r:>17}" for r in rules)
     lines = [f"linear scaling, size {results['size']}, {len(results['seeds'])} seed(s), {results['device']}, "
-             f"{results.get('seconds', 0):.0f} s", head]
+             f"{results.get('seconds', 0):.0f} s",
+             "test error, % (mean ± std over the seeds)" if len(results["seeds"]) > 1
+             else "test error, % (one seed, n = 1: no spread)", head]
     st = {r: stats(results, r) for r in rules}
     for i, b in enumerate(results["batch_sizes"]):
         cells = []
         for r in rules:
             s = st[r][i]
             div = sum(results["rules"][r]["diverged"][i])
-            cells.append(f"{100 * s.mean:8.2f} ± {100 * s.std:4.2f}" + ("*" if div else " "))
-        lines.append(f"{b:>6} " + " ".join(f"{c:>17}" for c in cells))
+            spread = f" ± {100 * s.std:4.2f}" if s.seeds > 1 else ""
+            cells.append(f"{100 * s.mean:8.2f}{spread}" + ("*" if div else " "))
+        lines.append(f"{b:>6} {st[rules[0]][i].seeds:>5} " + " ".join(f"{c:>17}" for c in cells))
     fr = flat_region(results)
     lines.append(f"(* a seed diverged; counted as 100% error)  B_max (linear+gradual within noise of B_0) = "
                  f"{fr['B_max']}")
     return "\n".join(lines)
 
 
-def main(argv=None) -> None:
+def parity_summary(row: dict) -> str:
+    """What a parity run prints: where it ran, and its loss at the first and the last step."""
+    loss = row["step_loss"]
+    return "\n".join([
+        f"parity run, {row['parallel']} over {row['world']} worker(s), {row['dtype']}, {row['device']}",
+        f"{'steps':>6} {'global batch':>13} {'first loss':>12} {'last loss':>12}",
+        f"{row['steps']:>6} {row['per_worker_batch'] * row['world']:>13} {loss[0]:>12.6f} {loss[-1]:>12.6f}"])
+
+
+def fsdp_memory_summary(rows: list[dict]) -> str:
+    """What an FSDP-memory run prints: per rank, bytes of parameters and Adam state, whole and sharded."""
+    lines = [f"FSDP2 memory over {len(rows)} workers, {rows[0]['device']}: bytes per rank",
+             f"{'rank':>4} {'params':>10} {'sharded':>10} {'state':>10} {'sharded':>10} {'predicted':>10}"]
+    for r in rows:
+        pred = r["predicted"]["weights"] + r["predicted"]["state"] - r["shard_counters"]
+        lines.append(f"{r['rank']:>4} {r['full_params']:>10} {r['shard_params']:>10} {r['full_state']:>10} "
+                     f"{r['shard_state']:>10} {pred:>10}")
+    lines.append("(state: m and v, without the 4-byte step count of each tensor; predicted: sharded parameters + "
+                 "state, gdlab.memory.predict(..., zero_stage=3))")
+    return "\n".join(lines)
+
+
+EPILOG = """examples:
+  python labs/linear_scaling.py --size tiny                 # seconds: the tests' size
+  python labs/linear_scaling.py --size medium --jobs 2      # about 10 minutes on 2 CPU cores (make lab-linear-scaling)
+  python labs/linear_scaling.py --size full                 # one GPU (make gpu-labs)
+  torchrun --standalone --nproc_per_node=2 labs/linear_scaling.py --mode parity --parallel ddp
+  python labs/linear_scaling.py --mode parity --per-worker-batch 32       # the one-process run to compare with
+  torchrun --standalone --nproc_per_node=2 labs/linear_scaling.py --mode fsdp-memory
+
+Results go to labs/results/ unless --out is given: linear-scaling-<size>-train-w1.json for the sweep,
+linear-scaling-parity-<parallel>-<dtype>-w<N>.json (parallel 'none' for one process) and
+linear-scaling-fsdp-memory-w<N>.json, so that no mode overwrites another's file."""
+
+
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
-        description="The linear scaling rule (Goyal et al. 2017) on MNIST-1D: sweep batch sizes and scaling rules, "
+        prog="labs/linear_scaling.py", formatter_class=HelpFormatter, epilog=EPILOG,
+        description="The linear scaling rule (Goyal et al. 2017) on MNIST-1D: sweep batch sizes and scaling rules,\n"
                     "or check that data-parallel training takes the one-process step.")
-    ap.add_argument("--mode", default="lab", choices=["lab", "parity", "fsdp-memory"],
-                    help="lab: the sweep (default); parity: a short run to compare one process with torchrun "
-                         "workers; fsdp-memory: per-rank bytes under FSDP2")
+    ap.add_argument("--mode", default="train", choices=["train", "parity", "fsdp-memory"],
+                    help="train: the sweep of batch sizes, rules and seeds, as one process; parity: a short run, as "
+                         "one process or as torchrun workers, to compare the two; fsdp-memory: per-rank bytes "
+                         "under FSDP2 (torchrun)")
     ap.add_argument("--size", default="auto", choices=["auto", *SIZES],
-                    help="tiny (seconds), smoke (under a minute), medium (about 10 minutes on 2 CPU cores), "
+                    help="train: tiny (seconds), smoke (under a minute), medium (about 10 minutes on 2 CPU cores), "
                          "full (one GPU); auto: full on CUDA, smoke otherwise")
-    ap.add_argument("--jobs", type=int, default=None, help="processes running runs at once on CPU (default: cores)")
+    ap.add_argument("--jobs", type=int, default=None,
+                    help="train: processes running runs at once on a CPU (default: one per core, at most one per "
+                         "run)")
     ap.add_argument("--out", default=None,
-                    help="where to write the results (default: labs/results/linear-scaling-<size>.json; "
-                         "required for --mode parity and fsdp-memory)")
-    ap.add_argument("--parallel", default="ddp", choices=["ddp", "fsdp"], help="data parallelism under torchrun")
-    ap.add_argument("--per-worker-batch", type=int, default=16, help="parity: examples per worker per step")
-    ap.add_argument("--steps", type=int, default=12, help="parity: steps to take")
-    ap.add_argument("--dtype", default="float64", choices=["float32", "float64"], help="parity: the dtype")
+                    help="the results file (default: labs/results/, named by size, mode and world size as below)")
+    ap.add_argument("--parallel", default="ddp", choices=["ddp", "fsdp"],
+                    help="parity: the data parallelism of torchrun workers (DistributedDataParallel or FSDP2 "
+                         "fully_shard)")
+    ap.add_argument("--per-worker-batch", type=int, default=16,
+                    help="parity: examples per worker per step (the global batch is this times the world size)")
+    ap.add_argument("--steps", type=int, default=12, help="parity: optimizer steps to take")
+    ap.add_argument("--dtype", default="float64", choices=["float32", "float64"],
+                    help="parity: the dtype of the data and the model")
+    return ap
+
+
+def main(argv=None) -> None:
+    ap = parser()
     a = ap.parse_args(argv)
-    if a.mode in ("parity", "fsdp-memory") and not a.out:
-        ap.error(f"--mode {a.mode} needs --out")
+    for name in ("jobs", "per_worker_batch", "steps"):
+        value = getattr(a, name)
+        if value is not None and value < 1:
+            ap.error(f"--{name.replace('_', '-')} must be at least 1, got {value}")
     if a.mode == "parity":
-        parity(a.out, a.parallel, a.per_worker_batch, a.steps, dtype=a.dtype)
+        row = parity(a.out, a.parallel, a.per_worker_batch, a.steps, dtype=a.dtype)
+        if "path" in row:  # the main worker
+            print(parity_summary(row))
+            print(f"saved {row['path']}")
         return
     if a.mode == "fsdp-memory":
-        fsdp_memory(a.out)
+        rows = fsdp_memory(a.out)
+        if "path" in rows[0]:
+            print(fsdp_memory_summary(rows))
+            print(f"saved {rows[0]['path']}")
         return
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        ap.error("the sweep runs as one process (use --jobs for CPU cores); torchrun is for --mode parity")
+        ap.error("the sweep runs as one process (use --jobs for CPU cores); torchrun is for --mode parity and "
+                 "fsdp-memory")
     res = _clean(run_lab(a.size, a.jobs))
     path = save(res, Path(a.out) if a.out else None)
     print(summary(res))

@@ -18,11 +18,11 @@ torch profiler, or ``torch.cuda.max_memory_allocated`` on a GPU) and compares th
 Command line::
 
     python labs/memory_accounting.py --size smoke    # what the notebook runs on a CPU (under a minute)
-    python labs/memory_accounting.py --size full     # one GPU, a few minutes: labs/results/memory-accounting-full.json
+    python labs/memory_accounting.py --size full     # one GPU, a few minutes: memory-accounting-full-lab-w1.json
     python labs/memory_accounting.py --size tiny     # the test's size
 
-Each run writes ``labs/results/memory-accounting-<size>.json`` (with the CPU or GPU model and the date) and prints a
-summary table. The ZeRO section starts ``torchrun --standalone --nproc_per_node=2`` on this script's ``zero-worker``
+Each run writes ``labs/results/memory-accounting-<size>-lab-w1.json`` (with the CPU or GPU model and the date; the
+lab runs as one process, which starts the ZeRO ranks itself) and prints a summary table. The ZeRO section starts ``torchrun --standalone --nproc_per_node=2`` on this script's ``zero-worker``
 mode (gloo, on the CPU, at every size).
 """
 
@@ -42,6 +42,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from gdlab.cli import HelpFormatter
 from gdlab import memory
 from gdlab.distributed import device_name  # noqa: F401 - the notebook prints it as lab.device_name
 from gdlab import optim as gopt
@@ -104,11 +105,12 @@ def _transformer(cfg: dict, device="cpu", **kw):
 # ---------------------------------------------------------------------------------------------
 def adam8bit_state_formula(model, block_size: int = 2048, min_8bit_size: int = 4096) -> int:
     r"""Bytes of 8-bit Adam's state by hand: :math:`2n + 8\lceil n/B\rceil` per tensor of at least ``min_8bit_size``
-    values (two uint8 codes and two float32 scales per block), :math:`8n` per smaller tensor (float32 m and v)."""
+    values (two uint8 codes and two float32 scales per block), :math:`8n` per smaller tensor (float32 m and v),
+    and 4 bytes per tensor for its step count (a 0-dim float32 tensor, as torch.optim keeps it)."""
     total = 0
     for p in model.parameters():
         n = p.numel()
-        total += 2 * n + 8 * (-(-n // block_size)) if n >= min_8bit_size else 8 * n
+        total += (2 * n + 8 * (-(-n // block_size)) if n >= min_8bit_size else 8 * n) + 4
     return total
 
 
@@ -412,8 +414,14 @@ def accounting(psi: float = 8e9) -> dict:
     bf16_moments = memory.predict(psi, "Adam", precision="bf16-mixed", state_dtype="bf16")
     pure = memory.predict(psi, "Adam", precision="bf16")
     q8 = memory.predict(psi, "Adam8bit", precision="bf16-mixed")
-    return {k: dict(m.as_dict(), per_param=m.total / psi) for k, m in
-            dict(standard=std, bf16_moments=bf16_moments, pure_bf16=pure, adam8bit=q8).items()}
+    out = {}
+    for k, m in dict(standard=std, bf16_moments=bf16_moments, pure_bf16=pure, adam8bit=q8).items():
+        # the per-parameter count: the step count of the one tensor (4 bytes) is left out
+        d, step = m.as_dict(), m.state.get("step", 0.0)
+        d["state"] -= step
+        d["total"] -= step
+        out[k] = dict(d, per_param=d["total"] / psi)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -432,7 +440,7 @@ def run_lab(size: str = "auto", log=print) -> dict:
         torch.set_num_threads(1)
     S = SIZES[size]
     t0 = time.perf_counter()
-    res = dict(size=size, device=device_name(device), date=datetime.date.today().isoformat(),
+    res = dict(size=size, mode="lab", world=1, device=device_name(device), date=datetime.date.today().isoformat(),
                torch=torch.__version__, measured_on=device, sections={})
     timings = {}
 
@@ -468,9 +476,12 @@ SCHEMA = {
 
 def check_schema(res: dict) -> dict:
     """Raise ``ValueError`` naming what is missing from a results dict; return it otherwise."""
-    for k in ("size", "device", "date", "torch", "measured_on", "sections"):
+    for k in ("size", "mode", "world", "device", "date", "torch", "measured_on", "sections"):
         if k not in res:
             raise ValueError(f"results lack {k!r}")
+    if res["mode"] != "lab" or res["world"] != 1:
+        raise ValueError(f"results of the lab are mode 'lab' on world 1, got mode={res['mode']!r}, "
+                         f"world={res['world']!r}")
     if res["size"] not in SIZES:
         raise ValueError(f"results have an unknown size {res['size']!r}")
     datetime.date.fromisoformat(res["date"])
@@ -496,12 +507,15 @@ def check_schema(res: dict) -> dict:
     return res
 
 
-def path_for(size: str) -> Path:
-    return RESULTS / f"memory-accounting-{size}.json"
+def path_for(size: str, mode: str = "lab", world: int = 1) -> Path:
+    """The default results file: ``labs/results/memory-accounting-<size>-<mode>-w<world>.json``."""
+    if size not in SIZES:
+        raise ValueError(f"Invalid size: size={size!r} (expected one of {', '.join(map(repr, SIZES))})")
+    return RESULTS / f"memory-accounting-{size}-{mode}-w{world}.json"
 
 
 def save(res: dict, path: Path | None = None) -> Path:
-    path = Path(path) if path is not None else path_for(res["size"])
+    path = Path(path) if path is not None else path_for(res["size"], res.get("mode", "lab"), res.get("world", 1))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(res, indent=1))
     return path
@@ -561,15 +575,34 @@ def summary(res: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+EPILOG = """examples:
+  python labs/memory_accounting.py --size tiny     # seconds: the tests' size
+  python labs/memory_accounting.py --size smoke    # what the notebook runs on a CPU (under a minute)
+  python labs/memory_accounting.py --size full     # one GPU, a few minutes (make gpu-labs)
+
+Results go to labs/results/memory-accounting-<size>-lab-w1.json unless --out is given. The summary printed at the
+end sets the measured peak of every section beside gdlab.memory's prediction."""
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="labs/memory_accounting.py", formatter_class=HelpFormatter, epilog=EPILOG,
+        description="Training memory measured at the allocator against gdlab.memory's predictions: optimizer\n"
+                    "state, activation checkpointing, ZeRO 1-3 over 2 gloo ranks, 8-bit Adam, bf16 updates.")
     ap.add_argument("--size", default="auto", choices=["auto", *SIZES],
-                    help="tiny (the test), smoke (a CPU, under a minute), full (one GPU, a few minutes); "
+                    help="tiny (the tests, seconds), smoke (a CPU, under a minute), full (one GPU, a few minutes); "
                          "auto: full with CUDA, smoke without")
     ap.add_argument("--mode", default="lab", choices=["lab", "zero-worker"],
                     help="lab: run every section and write the results; zero-worker: one rank of the ZeRO runs "
-                         "(started by the lab under torchrun)")
-    ap.add_argument("--out", default=None, help="where to write the JSON (default labs/results/memory-accounting-<size>.json)")
+                         "(the lab starts it under torchrun)")
+    ap.add_argument("--out", default=None,
+                    help="the results file (default: labs/results/memory-accounting-<size>-lab-w1.json; "
+                         "required for --mode zero-worker)")
+    return ap
+
+
+def main(argv=None) -> int:
+    ap = parser()
     a = ap.parse_args(argv)
     if a.mode == "zero-worker":
         if not a.out:

@@ -18,6 +18,7 @@ from gdlab import distributed as gdist
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "labs" / "linear_scaling.py"
 sys.path.insert(0, str(ROOT / "labs"))
+sys.path.insert(0, str(ROOT / "tests"))  # ddp_teardown, the teardown check
 
 
 def _torchrun(tmp_path, *args, timeout=120):
@@ -85,8 +86,9 @@ def test_fsdp2_halves_parameter_and_state_bytes(tmp_path):
         assert r["full_state"] == 2 * r["full_params"]          # Adam: m and v, fp32
         assert 2 * r["shard_params"] == r["full_params"]        # ZeRO-3: parameters / N_d
         assert 2 * r["shard_state"] == r["full_state"]          # and the optimizer state / N_d
+        assert r["shard_counters"] == r["counters"] > 0         # every rank keeps each tensor's step count
         pred = r["predicted"]
-        assert pred["weights"] == r["shard_params"] and pred["state"] == r["shard_state"]
+        assert pred["weights"] == r["shard_params"] and pred["state"] == r["shard_state"] + r["shard_counters"]
 
 
 def test_sharding_helpers_single_process():
@@ -145,8 +147,8 @@ def _results(**over):
 
     rules = {r: {"err": [[0.1, 0.11], [0.1, None]], "loss": [[0.2, 0.2], [0.3, None]],
                  "diverged": [[False, False], [False, True]]} for r in lab.RULES}
-    out = dict(size="tiny", device="cpu", date="2026-12-01", batch_sizes=[64, 128], seeds=[0, 1], rules=rules,
-               n_test=500)
+    out = dict(size="tiny", mode="train", world=1, device="cpu", date="2026-12-01", batch_sizes=[64, 128],
+               seeds=[0, 1], rules=rules, n_test=500)
     out.update(over)
     return out
 
@@ -167,15 +169,19 @@ def test_results_schema_is_checked():
         lab.validate(bad)
     with pytest.raises(ValueError, match="'date' must be a str"):
         lab.validate(_results(date=None))
+    with pytest.raises(ValueError, match="'world' must be a int"):
+        lab.validate(_results(world=None))
+    with pytest.raises(ValueError, match="mode 'train' on world 1"):
+        lab.validate(_results(mode="parity"))
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "labs" / "results").glob("linear-scaling-*.json")),
+@pytest.mark.parametrize("path", sorted((ROOT / "labs" / "results").glob("linear-scaling-*-train-w*.json")),
                          ids=lambda p: p.name)
 def test_stored_linear_scaling_results_follow_the_schema(path):
     import linear_scaling as lab
 
-    res = lab.load(path.stem.removeprefix("linear-scaling-"), path)
-    assert path.name == f"linear-scaling-{res['size']}.json"
+    res = lab.load(path.stem.removeprefix("linear-scaling-").split("-")[0], path)
+    assert path.name == lab.result_name("train", res["size"], res["world"])
     assert len(res["seeds"]) >= (3 if res["size"] in ("medium", "full") else 1)
     for rule, entry in res["rules"].items():
         assert entry["lr"] == pytest.approx([lab.peak_lr(rule, b, res["base_lr"], res["base_batch"])
@@ -192,3 +198,12 @@ def test_flat_region_reads_the_noise_and_ignores_nothing():
     for r in lab.RULES:
         ok["rules"][r].update(err=[[0.1, 0.11], [0.105, 0.1]], loss=[[0.2, 0.2], [0.2, 0.2]])
     assert lab.flat_region(ok)["B_max"] == 128
+
+
+def test_one_ddp_job_closes_cleanly_under_torchrun():
+    """One 2-rank gloo DDP job through gdlab.distributed.init/close under torchrun: both ranks report that they left
+    the group, torchrun exits 0 within the timeout and no process it started is left (`make ddp-teardown` runs ten,
+    and checks that a hung rank and a lingering process are caught)."""
+    import ddp_teardown
+
+    ddp_teardown.run_one(job_timeout=240, group_timeout=60)  # raises saying what went wrong

@@ -21,8 +21,8 @@ def test_make_gpu_labs_at_tiny_size(tmp_path):
     proc = subprocess.run(["make", "--no-print-directory", "gpu-labs", "GPU_LABS_SIZE=tiny", f"GPU_LABS_OUT={tmp_path}"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
-    ls = linear_scaling.load("tiny", tmp_path / "linear-scaling-tiny.json")
+    ls = linear_scaling.load("tiny", tmp_path / "linear-scaling-tiny-train-w1.json")
     assert ls["size"] == "tiny" and "cores" in ls["device"] and ls["date"]
-    mem = json.loads((tmp_path / "memory-accounting-tiny.json").read_text())
+    mem = json.loads((tmp_path / "memory-accounting-tiny-lab-w1.json").read_text())
     assert mem["size"] == "tiny" and mem["device"] and mem["date"]
     assert "B_max" in proc.stdout  # the linear-scaling summary table was printed
