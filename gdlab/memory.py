@@ -96,20 +96,25 @@ def tensor_bytes(tensors: Iterable) -> int:
     return total
 
 
-def state_bytes(optimizer) -> dict[str, int]:
+def state_bytes(optimizer, counters: bool = True) -> dict[str, int]:
     """Bytes of optimizer state, by buffer name, measured from ``optimizer.state``.
 
     Works for any ``torch.optim.Optimizer`` (gdlab's torch face or torch's own): every tensor
     in ``optimizer.state[p]`` is counted once by its storage, so buffers that share storage are
     not counted twice, and a DTensor (FSDP2) counts its local shard. Python numbers in the
-    state (gdlab's step counts) live on the host and count 0. Buffers of size zero are listed
-    with 0 bytes. Before the first ``step()`` most optimizers hold no state at all.
+    state live on the host and count 0. Buffers of size zero are listed with 0 bytes. Before
+    the first ``step()`` most optimizers hold no state at all. ``counters=False`` leaves out
+    the 0-dim tensors, the per-tensor counters (the 4-byte ``step`` that torch.optim and gdlab
+    keep for every parameter tensor, NAdam's running product ``mu_product``): what remains is
+    the state that grows with the number of parameters.
     """
     out: dict[str, int] = {}
     seen: set = set()
     for st in optimizer.state.values():
         for name, v in st.items():
             if not hasattr(v, "untyped_storage"):
+                continue
+            if not counters and v.dim() == 0:
                 continue
             key, nbytes = _storage_key(_local(v))
             out.setdefault(name, 0)
@@ -219,8 +224,9 @@ def _resolve(optimizer) -> tuple[type, dict, str]:
 _PROBES: dict = {}
 
 
-def _probe(cls: type, shape: tuple[int, ...], dtype_name: str, hyper: dict, steps: int) -> dict[str, int]:
-    """State bytes of ``cls`` for one parameter of ``shape`` after ``steps`` steps.
+def _probe(cls: type, shape: tuple[int, ...], dtype_name: str, hyper: dict, steps: int) -> dict[str, tuple[int, int]]:
+    """State bytes of ``cls`` for one parameter of ``shape`` after ``steps`` steps, by buffer name: ``(all, counters)``,
+    where ``counters`` are the bytes of the 0-dim tensors (the per-tensor step count), which ZeRO does not shard.
 
     The step runs on the ``meta`` device (no storage is allocated, so any size works). An
     optimizer that reads a value during its step (``.item()``) cannot run on ``meta``; for it the
@@ -244,7 +250,8 @@ def _probe(cls: type, shape: tuple[int, ...], dtype_name: str, hyper: dict, step
             p.grad = (torch.empty(shape, dtype=dtype, device="meta") if device == "meta"
                       else (0.1 * torch.randn(shape, generator=gen)).to(dtype))
             opt.step()
-        return state_bytes(opt)
+        full, big = state_bytes(opt), state_bytes(opt, counters=False)
+        return {name: (b, b - big.get(name, 0)) for name, b in full.items()}
 
     try:
         out = run("meta")
@@ -268,7 +275,8 @@ def predict(params, optimizer="Adam", *, precision: str = "fp32", state_dtype: s
     or an optimizer instance (its hyperparameters are used); ``hyper`` are passed to the optimizer.
     ``precision``: a key of :data:`PRECISIONS`; ``state_dtype`` overrides the dtype of the state
     (e.g. ``"bf16"`` state with an fp32 master copy). ``zero_stage`` in 0..3 shards master weights and
-    state (stage ≥ 1), gradients (≥ 2) and weights (3) over ``n_devices``; ``activations`` are added
+    state (stage ≥ 1; the per-tensor counters, 4 bytes a tensor, stay whole on every device, since each device
+    holds a slice of every parameter), gradients (≥ 2) and weights (3) over ``n_devices``; ``activations`` are added
     unsharded. The state is what the optimizer holds after ``steps`` steps, found by stepping it on
     ``meta`` tensors of each distinct shape (see :func:`_probe`).
     """
@@ -294,13 +302,17 @@ def predict(params, optimizer="Adam", *, precision: str = "fp32", state_dtype: s
     counts: dict[tuple, int] = {}
     for s in shapes:
         counts[s] = counts.get(s, 0) + 1
+    counters: dict[str, float] = {}
     for s, c in counts.items():
-        for name, b in _probe(cls, s, sdt, hp, steps).items():
-            state[name] = state.get(name, 0) + c * b
+        for name, (b, cb) in _probe(cls, s, sdt, hp, steps).items():
+            state[name] = state.get(name, 0) + c * (b - cb)
+            counters[name] = counters.get(name, 0) + c * cb
     w, g, m = prec["weights"] * n, prec["grads"] * n, prec["master"] * n
     nd = n_devices
     if zero_stage >= 1:
+        # every rank holds a slice of every parameter (gdlab.zero, FSDP2), so each keeps every tensor's counters
         m, state = m / nd, {k: v / nd for k, v in state.items()}
+    state = {k: v + counters.get(k, 0) for k, v in state.items()}
     if zero_stage >= 2:
         g = g / nd
     if zero_stage >= 3:

@@ -228,12 +228,13 @@ def test_state_bytes_measured_predicted_and_by_hand():
     model(torch.randn(4, 100)).sum().backward()
     opt.step()
     n = 100 * 80
-    hand = 2 * n + 8 * Q.n_blocks(n, 2048) + 8 * (80 + 80 * 3 + 3)
+    # + a 4-byte step count per parameter tensor (four of them), as torch.optim keeps it
+    hand = 2 * n + 8 * Q.n_blocks(n, 2048) + 8 * (80 + 80 * 3 + 3) + 4 * 4
     assert sum(memory.state_bytes(opt).values()) == hand
     assert memory.predict(model, "Adam8bit").state_total == hand
     # 8B parameters in one tensor: the prediction needs no storage (meta) and is exact
     psi = 8 * 10**9
-    assert memory.predict(psi, "Adam8bit").state_total == 2 * psi + 8 * Q.n_blocks(psi, 2048)
+    assert memory.predict(psi, "Adam8bit").state_total == 2 * psi + 8 * Q.n_blocks(psi, 2048) + 4
 
 
 def test_block_size_option_and_validation():
@@ -242,9 +243,11 @@ def test_block_size_option_and_validation():
     p.grad = torch.randn(5000)
     opt.step()
     assert opt.state[p]["exp_avg_absmax"].numel() == Q.n_blocks(5000, 256)
-    for bad in (dict(block_size=0), dict(block_size=2.5), dict(min_8bit_size=-1), dict(lr=-1.0)):
+    for bad in (dict(block_size=0), dict(min_8bit_size=-1), dict(lr=-1.0)):
         with pytest.raises(ValueError, match=next(iter(bad)) if "lr" not in bad else "learning rate"):
             gopt.Adam8bit([p], **bad)
+    with pytest.raises(TypeError, match="block_size must be an int, got float 2.5"):  # a wrong type
+        gopt.Adam8bit([p], block_size=2.5)
 
 
 def test_training_follows_fp32_adam():

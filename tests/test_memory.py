@@ -95,7 +95,13 @@ GDLAB_HAND = [  # (rule, hyper, state bytes of one fp32 r x c matrix), derived f
 @pytest.mark.parametrize("name,hp,expect", GDLAB_HAND, ids=lambda v: str(v) if not callable(v) else "")
 def test_gdlab_rules_hand_formula(name, hp, expect):
     r, c = 24, 10
-    assert memory.predict([(r, c)], name, **hp).state_total == expect(r, c)
+    state = dict(memory.predict([(r, c)], name, **hp).state)
+    # the step count of the parameter tensor, a 0-dim float32 tensor as torch.optim keeps it (NAdam's running
+    # product beside it), then the paper's buffers
+    assert state.pop("step") == 4
+    if name == "NAdam":
+        assert state.pop("mu_product") == 4
+    assert sum(state.values()) == expect(r, c)
 
 
 TORCH_CASES = [  # (class, hyper, expected state bytes for one r x c fp32 matrix)
@@ -136,23 +142,27 @@ def test_torch_optimizers_hand_formula_measured_and_predicted(cls, hp, expect):
 def test_adam_state_appears_at_first_step_only():
     model = _model()
     n = sum(p.numel() for p in model.parameters())
+    k = len(list(model.parameters()))
     opt = gopt.Adam(model.parameters(), lr=1e-3)
     assert memory.state_bytes(opt) == {}
     _one_step(opt, model)
-    assert memory.state_bytes(opt) == {"exp_avg": 4 * n, "exp_avg_sq": 4 * n}
+    assert memory.state_bytes(opt) == {"step": 4 * k, "exp_avg": 4 * n, "exp_avg_sq": 4 * n}
+    assert memory.state_bytes(opt, counters=False) == {"exp_avg": 4 * n, "exp_avg_sq": 4 * n}
     _one_step(opt, model)
-    assert memory.state_bytes(opt) == {"exp_avg": 4 * n, "exp_avg_sq": 4 * n}
+    assert memory.state_bytes(opt) == {"step": 4 * k, "exp_avg": 4 * n, "exp_avg_sq": 4 * n}
 
 
 def test_gdlab_hand_table_bytes_per_parameter():
     m = _model()
-    assert memory.predict(m, "SGD").state_per_param == 0
-    assert memory.predict(m, "SGD", momentum=0.9).state_per_param == 4
-    assert memory.predict(m, "Adam").state_per_param == 8
-    assert memory.predict(m, "AdamW").state_per_param == 8
-    assert memory.predict(m, "Adam", amsgrad=True).state_per_param == 12
-    # bf16 state halves it
-    assert memory.predict(m, "Adam", precision="bf16").state_per_param == 4
+    n, k = sum(p.numel() for p in m.parameters()), len(list(m.parameters()))
+    step = 4 * k / n  # a 4-byte step count per parameter tensor, as torch.optim keeps it
+    assert memory.predict(m, "SGD").state_per_param == step
+    assert memory.predict(m, "SGD", momentum=0.9).state_per_param == 4 + step
+    assert memory.predict(m, "Adam").state_per_param == 8 + step
+    assert memory.predict(m, "AdamW").state_per_param == 8 + step
+    assert memory.predict(m, "Adam", amsgrad=True).state_per_param == 12 + step
+    # bf16 state halves the buffers (the step count stays float32, as in torch)
+    assert memory.predict(m, "Adam", precision="bf16").state_per_param == 4 + step
 
 
 def test_shared_storage_counted_once():
@@ -169,24 +179,33 @@ def test_zero_figure_1():
     for stage, gb in enumerate(expected):
         assert round(memory.zero_bytes(psi, stage, nd) / 1e9, 1) == gb
         pred = memory.predict(psi, "Adam", precision="fp16-mixed", zero_stage=stage, n_devices=nd)
-        assert pred.total == pytest.approx(memory.zero_bytes(psi, stage, nd), rel=1e-12)
+        # the figure counts no per-tensor counters: the step count (4 bytes, sharded with the state) is left out
+        assert pred.total - pred.state["step"] == pytest.approx(memory.zero_bytes(psi, stage, nd), rel=1e-12)
     # K = 12 is derived from the rule: 4 bytes of master weights + Adam's two fp32 moments
     full = memory.predict(psi, "Adam", precision="bf16-mixed")
-    assert (full.master + full.state_total) / psi == 12
+    assert (full.master + full.state_total - full.state["step"]) / psi == 12
 
 
 def test_seed_8b_bf16_example():
     pred = memory.predict(8e9, "Adam", precision="bf16-mixed", state_dtype="bf16")
-    assert (pred.weights, pred.grads, pred.state_total, pred.master) == (16e9, 16e9, 32e9, 32e9)
-    assert pred.total == 96e9
+    step = pred.state["step"]  # the 4-byte step count of the one tensor
+    assert step == 4
+    assert (pred.weights, pred.grads, pred.state_total - step, pred.master) == (16e9, 16e9, 32e9, 32e9)
+    assert pred.total - step == 96e9
 
 
 def test_zero_stage_sharding_of_predict():
+    # the model states are divided by N_d; the 4-byte step count of each tensor is not (every device holds a slice
+    # of every tensor, and a counter for it)
     base = memory.predict(1000, "Adam")
+    assert base.state["step"] == 4
     s3 = memory.predict(1000, "Adam", zero_stage=3, n_devices=4)
-    assert s3.total == pytest.approx(base.total / 4)
+    assert s3.total - 4 == (base.total - 4) / 4 and s3.state["step"] == 4
     s1 = memory.predict(1000, "Adam", zero_stage=1, n_devices=4)
-    assert s1.weights == base.weights and s1.grads == base.grads and s1.state_total == base.state_total / 4
+    assert s1.weights == base.weights and s1.grads == base.grads
+    assert s1.state_total - 4 == (base.state_total - 4) / 4
+    two = memory.predict([(10, 10), (7,)], "Adam", zero_stage=2, n_devices=2)
+    assert two.state["step"] == 8 and two.state["exp_avg"] == 107 * 4 / 2
 
 
 @pytest.mark.parametrize("cfg,batch", [

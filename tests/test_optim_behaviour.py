@@ -508,7 +508,8 @@ def test_decoupled_sgd_torch_face_matches_numpy_face_and_default_keeps_torch_par
 
 
 def test_decoupled_weight_decay_must_be_a_bool():
-    with pytest.raises(ValueError, match="decoupled_weight_decay='yes'"):
+    # a value of the wrong type is a TypeError naming the argument, the type it must have and the type it has
+    with pytest.raises(TypeError, match="decoupled_weight_decay must be True or False, got str 'yes'"):
         gnp.SGD(lr=0.1, decoupled_weight_decay="yes")
 
 

@@ -34,7 +34,10 @@ def test_rule_has_a_card(name):
     assert (rule.__doc__ or "").strip(), f"{name}: no docstring"
     assert rule.cite in BIB_KEYS, f"{name}: cite key {rule.cite!r} not in references.bib"
     doc = rule.__doc__ or ""
-    assert ".. math::" in doc or ":math:" in doc, f"{name}: the docstring does not state the update in LaTeX"
+    # docstrings are Markdown: display math between lines holding only $$ (see gdlab.optim.docs)
+    assert re.search(r"^\s*\$\$\s*$(.|\n)+?^\s*\$\$\s*$", doc, re.M), \
+        f"{name}: the docstring does not state the update in LaTeX between $$ lines"
+    assert ".. math::" not in doc and ":math:" not in doc, f"{name}: reST math in a Markdown docstring"
     assert "byte" in doc.lower(), f"{name}: the docstring does not give the state's bytes per parameter"
     assert rule.buffers, f"{name}: no state buffers named"
     assert "lr" in rule.defaults, f"{name}: no lr in defaults"

@@ -15,6 +15,7 @@ modify ``ctx.params`` and their own buffers in place.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -27,7 +28,9 @@ class Context:
     params: list
     grads: list
     states: list[dict]  # one dict of buffers per parameter (persisted between steps)
-    steps: list[int]  # per-parameter step count t, already incremented (first step: t = 1)
+    # per-parameter step count t as a Python int, already incremented (first step: t = 1); the torch face keeps
+    # it in `state["step"]` as a 0-dim float32 tensor, as torch.optim does, and hands the rule its value
+    steps: list[int]
     group: dict  # hyperparameters of this group (lr, betas, ...), read at every step
     stats: dict | None = None  # filled when the optimizer tracks statistics
     extras: dict = field(default_factory=dict)  # extra inputs (e.g. Hessian estimates)
@@ -74,6 +77,12 @@ class Rule:
 
     name: ClassVar[str] = "rule"
     defaults: ClassVar[dict] = {}
+    #: the type of a hyperparameter whose default does not say it (a string option, a `None` for "off"); the
+    #: others are read from `defaults` (`gdlab.optim.signature` makes both faces' signatures from the two)
+    hints: ClassVar[dict[str, Any]] = {}
+    #: the hyperparameters that may be passed by position, the first names of `defaults` (torch.optim's
+    #: positional arguments where torch has the optimizer; the learning rate alone otherwise)
+    positional: ClassVar[tuple[str, ...]] = ("lr",)
     #: buffer names created by :meth:`init_state`, for documentation and memory accounting
     buffers: ClassVar[tuple[str, ...]] = ()
     #: the convention followed, in one sentence (shown on the Optimizer reference page)
@@ -83,6 +92,12 @@ class Rule:
     equation: ClassVar[str] = ""
     #: the paper, as a key of book/references.bib
     cite: ClassVar[str] = ""
+    #: hyperparameters the torch face also accepts as 1-element tensors, as torch.optim does
+    tensor_hypers: ClassVar[tuple[str, ...]] = ("lr",)
+    #: keys the torch face puts in every param group with a fixed value, not arguments (AdamW's
+    #: `decoupled_weight_decay=True`, as torch.optim.AdamW's groups hold it, so that its checkpoint loaded
+    #: into Adam stays decoupled)
+    group_keys: ClassVar[dict] = {}
 
     def validate(self, hp: dict) -> None:
         """Raise ``ValueError`` naming the argument for an invalid hyperparameter."""
@@ -90,6 +105,14 @@ class Rule:
 
     def validate_face(self, hp: dict, face: str) -> None:
         """Reject options one face cannot honour (``face`` is ``"torch"`` or ``"numpy"``)."""
+
+    def check_param(self, shape: tuple[int, ...], hp: dict) -> str | None:
+        """What is wrong with a parameter of this shape for this rule, or `None`.
+
+        The torch face asks at construction (and in `add_param_group`) and raises `ValueError` with the
+        parameter's name; the NumPy face, which sees its arrays only when it steps, asks at the first step.
+        """
+        return None
 
     def init_state(self, ops, p, hp: dict) -> dict:
         """Per-parameter buffers, created lazily at the parameter's first step."""
@@ -107,6 +130,16 @@ class Rule:
         raise NotImplementedError
 
 
+def is_number(x) -> bool:
+    """Whether ``x`` is a plain number (not a tensor hyperparameter, which the torch face accepts)."""
+    return isinstance(x, numbers.Real)
+
+
+def value_of(x) -> float:
+    """A hyperparameter's value as a Python number: a 1-element tensor's exactly, a number as it is."""
+    return x if isinstance(x, numbers.Real) else float(x)
+
+
 # --- validation helpers, with torch.optim's messages ------------------------------------
 def check_lr(hp: dict, name: str = "lr") -> None:
     lr = hp.get(name)
@@ -116,8 +149,8 @@ def check_lr(hp: dict, name: str = "lr") -> None:
         if lr.numel() != 1:
             raise ValueError(f"Tensor {name} must be 1-element")
         lr = float(lr)
-    if not (isinstance(lr, (int, float)) and math.isfinite(lr)) or lr < 0.0:
-        raise ValueError(f"Invalid learning rate: {name}={lr}")
+    if not (isinstance(lr, numbers.Real) and math.isfinite(lr)) or lr < 0.0:
+        raise ValueError(f"Invalid learning rate: {lr} ({name}={lr})")
 
 
 def check_nonneg(hp: dict, name: str, what: str | None = None) -> None:
@@ -125,7 +158,7 @@ def check_nonneg(hp: dict, name: str, what: str | None = None) -> None:
     if v is None:
         return
     if not math.isfinite(v) or v < 0.0:
-        raise ValueError(f"Invalid {what or name} value: {name}={v}")
+        raise ValueError(f"Invalid {what or name} value: {v} ({name}={v})")
 
 
 def check_eps(hp: dict, name: str = "eps") -> None:
@@ -137,7 +170,7 @@ def check_eps(hp: dict, name: str = "eps") -> None:
         if x is None:
             continue
         if not math.isfinite(x) or x < 0.0:
-            raise ValueError(f"Invalid epsilon value: {name}={v}")
+            raise ValueError(f"Invalid epsilon value: {v} ({name}={v})")
 
 
 def check_betas(hp: dict, name: str = "betas", allow_one: bool = False) -> None:
@@ -149,7 +182,7 @@ def check_betas(hp: dict, name: str = "betas", allow_one: bool = False) -> None:
     for i, x in enumerate(b):
         hi_ok = x <= 1.0 if allow_one else x < 1.0
         if not (0.0 <= x and hi_ok):
-            raise ValueError(f"Invalid beta parameter at index {i}: {name}[{i}]={x}")
+            raise ValueError(f"Invalid beta parameter at index {i}: {x} ({name}[{i}]={x})")
 
 
 def check_unit(hp: dict, name: str, closed_top: bool = False) -> None:
@@ -159,7 +192,7 @@ def check_unit(hp: dict, name: str, closed_top: bool = False) -> None:
         return
     ok = 0.0 <= v <= 1.0 if closed_top else 0.0 <= v < 1.0
     if not ok:
-        raise ValueError(f"Invalid {name} value: {name}={v}")
+        raise ValueError(f"Invalid {name} value: {v} ({name}={v})")
 
 
 def check_choice(hp: dict, name: str, choices: tuple) -> None:
@@ -177,8 +210,8 @@ def check_range(hp: dict, name: str, lo: float | None = None, hi: float | None =
     v = hp.get(name)
     if v is None:
         return
-    ok = isinstance(v, (int, float)) and math.isfinite(v)
+    ok = isinstance(v, numbers.Real) and math.isfinite(v)
     ok = ok and (lo is None or v >= lo) and (hi is None or v <= hi)
     if not ok:
         bounds = f"[{'-inf' if lo is None else lo}, {'inf' if hi is None else hi}]"
-        raise ValueError(f"Invalid {what or name} value: {name}={v} (expected a number in {bounds})")
+        raise ValueError(f"Invalid {what or name} value: {v} ({name}={v}, expected a number in {bounds})")

@@ -239,13 +239,19 @@ def _muon() -> Card:
     U = Let("U_t", Cases(((1 - beta) * g + beta * B, Flag("Nesterov", "hp:nesterov")), otherwise=B))
     m = Sym("m", lambda inp: float(inp.param.shape[0]))
     n = Sym("n", lambda inp: float(inp.param.shape[1]))
-    step = theta * (1 - eta * lam) - eta * Sqrt(maximum(1, m / n)) * Op(r"\mathrm{NS}_5", _ns5, U)
-    return Card(B, U, Let(r"\theta_t", step, out="param"),
+    rms = Flag("adjust_lr_fn matches AdamW RMS", lambda inp: inp.hp.get("adjust_lr_fn") == "match_rms_adamw")
+    s = Let("s", Cases((0.2 * Sqrt(maximum(m, n)), rms), otherwise=Sqrt(maximum(1, m / n))))
+    step = theta * (1 - eta * lam) - eta * s * Op(r"\mathrm{NS}_5", _ns5, U)
+    return Card(B, U, s, Let(r"\theta_t", step, out="param"),
                 where="For an $m\\times n$ matrix. $\\mathrm{NS}_5(U)$: on the wide orientation ($U^\\top$ if $m > n$), "
                       "$X_0 = U/(\\lVert U\\rVert + 10^{-7})$ and five times $X \\leftarrow aX + (bXX^\\top + "
-                      "c(XX^\\top)^2)X$ with $(a, b, c) = (3.4445, -4.7750, 2.0315)$ (`ns_steps=5`).",
+                      "c(XX^\\top)^2)X$ with $(a, b, c) = (3.4445, -4.7750, 2.0315)$ (`ns_coefficients`, `ns_steps=5`, "
+                      "`eps` $= 10^{-7}$), in the parameter's dtype: torch.optim.Muon runs the same iteration in "
+                      "bfloat16 and divides by $\\max(\\lVert U\\rVert, \\epsilon)$, so the two agree to bfloat16's "
+                      "rounding, about $2^{-8}$ relative.",
                 cases=[dict(hp={}, shape=(8, 5), tol=(2048, 500)), dict(hp=dict(weight_decay=0.1, nesterov=False),
-                                                                       shape=(4, 7), tol=(2048, 500))])
+                                                                       shape=(4, 7), tol=(2048, 500)),
+                       dict(hp=dict(adjust_lr_fn="match_rms_adamw"), shape=(4, 7), tol=(2048, 500))])
 
 
 # --- schedule-free AdamW -------------------------------------------------------------------------------------
@@ -279,7 +285,9 @@ def _shampoo() -> Card:
     return Card(L, R, Let(r"\theta_t", step, out="param"),
                 where="For a matrix, with $L_0 = \\epsilon I$, $R_0 = \\epsilon I$ and the roots recomputed at every "
                       "step (`update_freq=1`); an order-$k$ tensor uses $-1/(2k)$ per mode and a vector diagonal "
-                      "AdaGrad (see the docstring).",
+                      "AdaGrad (see the docstring). The powers clamp the eigenvalues below at $\\epsilon$, which "
+                      "$L_t, R_t \\succeq \\epsilon I$ makes a no-op in exact arithmetic and which keeps a float32 "
+                      "statistic of rank-one gradients (rounded to eigenvalues below $\\epsilon$) from giving NaN.",
                 cases=[dict(hp={}, shape=(6, 4), tol=(4096, 100)), dict(hp=dict(lr=0.01), shape=(3, 5), tol=(4096, 100))])
 
 

@@ -50,7 +50,8 @@ GRIDS: dict[str, tuple[float, ...]] = {
 
 @dataclass(frozen=True)
 class Run:
-    """One training run: the final training loss (``inf`` if diverged) and the optimizer state it ended with."""
+    """One training run: the final training loss (``inf`` if diverged) and the bytes of the optimizer state it
+    ended with (its buffers; the per-tensor step counters left out)."""
 
     loss: float
     state_bytes: int
@@ -85,7 +86,7 @@ def optimizers(name: str, net: torch.nn.Module, lr: float) -> list:
     if name == "Muon":
         hidden = [net[0].weight]
         rest = [p for p in params if p is not net[0].weight]
-        return [go.Muon(hidden, lr=lr), go.AdamW(rest, lr=1e-2, weight_decay=0.0)]
+        return [go.Muon(hidden, lr=lr, weight_decay=0.0), go.AdamW(rest, lr=1e-2, weight_decay=0.0)]
     cls = getattr(go, name)
     kw = {"momentum": 0.9} if name == "SGD" else {}
     if "weight_decay" in cls.rule_class.defaults:
@@ -130,12 +131,12 @@ def train(name: str, lr: float, seed: int = 0, epochs: int = EPOCHS, batch: int 
                 for o in opts:
                     o.step()
     except (FloatingPointError, RuntimeError):  # a diverged run (a NaN loss, or eigh of a NaN Shampoo factor)
-        return Run(math.inf, sum(sum(memory.state_bytes(o).values()) for o in opts), n_params)
+        return Run(math.inf, sum(sum(memory.state_bytes(o, counters=False).values()) for o in opts), n_params)
     if name == "ScheduleFreeAdamW":
         eval_mode(opts[0])
     with torch.no_grad():
         final = float(loss_fn(net(X), y))
-    state = sum(sum(memory.state_bytes(o).values()) for o in opts)
+    state = sum(sum(memory.state_bytes(o, counters=False).values()) for o in opts)
     return Run(final if math.isfinite(final) else math.inf, state, n_params)
 
 

@@ -29,8 +29,7 @@ from __future__ import annotations
 
 import torch
 
-#: the modes of ``bf16_update``
-BF16_UPDATES = ("nearest", "kahan", "stochastic")
+from .signature import BF16_UPDATES  # the modes of `bf16_update`, declared with the torch face's other options
 
 
 def check_mode(mode: str, compile: bool = False) -> str:

@@ -1,40 +1,40 @@
 """The NumPy face: every rule as a small stateful object for the chapters.
 
-.. code-block:: python
+```python
+from gdlab.optim import numpy as gnp
+opt = gnp.Adam(lr=0.1)
+x = opt(x, grad(x))          # one step on a single array; returns the new iterate
+```
 
-    from gdlab.optim import numpy as gnp
-    opt = gnp.Adam(lr=0.1)
-    x = opt(x, grad(x))          # one step on a single array; returns the new iterate
-
-An instance is also a valid method for :func:`gdlab.runner.run`, which calls
-``method(x, g, k)``. For several arrays use :meth:`NumpyOptimizer.step_arrays`, which
-updates a list of arrays in place, like a torch optimizer's ``step``.
+An instance is also a valid method for `gdlab.runner.run`, which calls `method(x, g, k)`. For several arrays
+use `NumpyOptimizer.step_arrays`, which updates a list of arrays in place, like a torch optimizer's `step`.
 
 Methods that take the gradient away from the iterate (Nesterov's look-ahead form,
-``SGD(momentum=0.9, nesterov=True, nesterov_form="lookahead")``) say where:
-``g = grad(opt.lookahead_point(x)); x = opt(x, g)``. For every other rule
-``opt.lookahead_point(x)`` is ``x`` itself.
+`SGD(momentum=0.9, nesterov=True, nesterov_form="lookahead")`) say where:
+`g = grad(opt.lookahead_point(x)); x = opt(x, g)`. For every other rule `opt.lookahead_point(x)` is `x` itself.
 
-``nonfinite`` and ``track_stats`` behave as in the torch face: ``"propagate"`` (default),
-``"raise"`` (``FloatingPointError``) or ``"skip"`` (parameters and state unchanged) for
-NaN/Inf gradient entries; with ``track_stats=True``, ``opt.stats`` holds the update norm,
-the effective per-coordinate rate |Δx_i|/|g_i| (min/median/max), the non-finite count and
-whatever the rule records.
-The arithmetic is the rule's own (:mod:`gdlab.optim.rules`), run by
-:class:`~gdlab.optim.ops.NumpyOps`; no torch is imported.
+`nonfinite` and `track_stats` behave as in the torch face: `"propagate"` (default), `"raise"`
+(`FloatingPointError`) or `"skip"` (parameters and state unchanged) for NaN/Inf gradient entries; with
+`track_stats=True`, `opt.stats` holds the update norm, the effective per-coordinate rate |Δx_i|/|g_i|
+(min/median/max), the non-finite count and whatever the rule records. Each class's signature and documentation
+are made from its rule (`gdlab.optim.signature`, `gdlab.optim.docs`).
+The arithmetic is the rule's own (`gdlab.optim.rules`), run by `gdlab.optim.ops.NumpyOps`; no torch is imported.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import inspect
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from . import signature
 from .base import Context, Rule
 from .ops import NumpyOps
 from .rules import RULES
 
-_NONFINITE = ("propagate", "raise", "skip")
+if TYPE_CHECKING:  # the classes made below, as type checkers and editors see them (python -m gdlab.optim.signature)
+    from ._numpy_classes import *  # noqa: F403
 
 
 class NumpyOptimizer:
@@ -44,15 +44,17 @@ class NumpyOptimizer:
 
     def __init__(self, track_stats: bool = False, nonfinite: str = "propagate", **hyper: Any):
         self.rule = self.rule_class()
+        owner = type(self).__name__
         hp = dict(self.rule.defaults)
         unknown = set(hyper) - set(hp)
         if unknown:
-            raise TypeError(f"{type(self).__name__} got unexpected argument(s): {sorted(unknown)}")
+            raise TypeError(f"{owner} got unexpected argument(s): {sorted(unknown)}")
         hp.update(hyper)
+        # types first (TypeError naming the argument), then the values (ValueError, as the torch face)
+        signature.check(self.rule_class, hp, owner)
+        signature.check_options("numpy", dict(track_stats=track_stats, nonfinite=nonfinite), owner)
         self.rule.validate(hp)
         self.rule.validate_face(hp, "numpy")
-        if nonfinite not in _NONFINITE:
-            raise ValueError(f"Invalid nonfinite value: nonfinite={nonfinite!r} (expected one of {_NONFINITE})")
         self.group = hp
         self.ops = NumpyOps()
         self.track_stats = track_stats
@@ -73,7 +75,7 @@ class NumpyOptimizer:
         self.group["lr"] = value
 
     def step_arrays(self, params: list, grads: list, extras: dict | None = None) -> None:
-        """Update ``params`` (float arrays) in place from ``grads``."""
+        """Update `params` (float arrays) in place from `grads`."""
         if self.states and len(self.states) != len(params):
             raise ValueError(f"this optimizer holds state for {len(self.states)} arrays, got {len(params)}")
         grads = [np.asarray(g, dtype=p.dtype) for g, p in zip(grads, params)]
@@ -89,6 +91,10 @@ class NumpyOptimizer:
                 self.stats = {"nonfinite": bad, "skipped": True}
                 return
         if not self.states:
+            for j, p in enumerate(params):
+                problem = self.rule.check_param(tuple(np.shape(p)), self.group)
+                if problem is not None:
+                    raise ValueError(f"{type(self).__name__}: array {j}: {problem}")
             self.states = [dict(step=0, **self.rule.init_state(self.ops, p, self.group)) for p in params]
         if self.group.get("maximize"):
             grads = [-g for g in grads]
@@ -105,18 +111,18 @@ class NumpyOptimizer:
         self.stats = stats or {}
 
     def lookahead_points(self, params: list) -> list:
-        """Where the next gradients must be taken for ``params`` (new arrays; the state is not changed)."""
+        """Where the next gradients must be taken for `params` (new arrays; the state is not changed)."""
         if not self.states:
             return self.ops.clone(params)
         pts = self.rule.lookahead_point(self.ops, params, self.states, self.group)
         return self.ops.clone(params) if pts is None else pts
 
     def lookahead_point(self, x):
-        """Where the gradient of the next step from iterate ``x`` must be taken (``x`` for most rules)."""
+        """Where the gradient of the next step from iterate `x` must be taken (`x` for most rules)."""
         return self.lookahead_points([np.array(x, dtype=float, copy=True)])[0]
 
     def __call__(self, x, g, k: int | None = None, **extras):
-        """One step from iterate ``x`` with gradient ``g``; returns the new iterate (``x`` is not changed)."""
+        """One step from iterate `x` with gradient `g`; returns the new iterate (`x` is not changed)."""
         x_new = np.array(x, dtype=float, copy=True)
         self.step_arrays([x_new], [np.asarray(g, dtype=float)], extras or None)
         return x_new
@@ -140,15 +146,31 @@ def _effective_stats(stats: dict, before: list, params: list, grads: list, group
 
 
 def _make(rule_class: type[Rule]) -> type[NumpyOptimizer]:
-    return type(rule_class.name, (NumpyOptimizer,), {
+    """The NumPy class of a rule, with the signature and documentation made from the rule."""
+    from . import docs
+
+    sig = signature.signature(rule_class, "numpy")
+    name = rule_class.name
+
+    def __init__(self, *args, **kwargs):
+        NumpyOptimizer.__init__(self, **signature.bind(sig, type(self).__name__, args, kwargs))
+
+    this = inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    __init__.__signature__ = sig.replace(parameters=[this, *sig.parameters.values()])  # type: ignore[attr-defined]
+    __init__.__annotations__ = {**{k: p.annotation for k, p in sig.parameters.items()}, "return": None}
+    __init__.__qualname__ = f"{name}.__init__"
+    __init__.__doc__ = f"Make the optimizer; `help(gdlab.optim.numpy.{name})` lists the arguments."
+    return type(name, (NumpyOptimizer,), {
         "rule_class": rule_class,
-        "__doc__": rule_class.__doc__,
+        "__init__": __init__,
+        "__doc__": docs.docstring(rule_class, "numpy"),
         "__module__": __name__,
+        "__qualname__": name,
     })
 
 
 def make(name: str, **hyper: Any) -> NumpyOptimizer:
-    """The NumPy optimizer named ``name`` (a key of :data:`gdlab.optim.rules.RULES`)."""
+    """The NumPy optimizer named `name` (a key of `gdlab.optim.rules.RULES`)."""
     if name not in RULES:
         raise ValueError(f"Unknown optimizer name={name!r}; known: {sorted(RULES)}")
     return globals()[name](**hyper)

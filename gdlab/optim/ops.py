@@ -53,6 +53,10 @@ class NumpyOps:
     def clone(self, xs):
         return [np.array(x, copy=True) for x in xs]
 
+    def scalar(self, value: float, like=None) -> float:
+        """A scalar buffer (NAdam's running product): a Python float on this face."""
+        return float(value)
+
     # --- in place ---------------------------------------------------------------------
     def copy_(self, xs, ys):
         for x, y in zip(xs, ys):
@@ -210,7 +214,13 @@ def _is_list_of_arrays(v: Any) -> bool:
 
 
 class TorchOps:
-    """The torch backend. ``foreach=True`` uses torch's multi-tensor kernels."""
+    """The torch backend. ``foreach=True`` uses torch's multi-tensor kernels.
+
+    Where a scalar is expected, a 0-dim tensor (a tensor learning rate, or a coefficient a rule computed from
+    one) is accepted and enters the kernel by its value, as torch.optim's for-loop step passes it (a 1-element
+    tensor converts to a Number exactly): the arithmetic that made the coefficient ran in the tensor's dtype,
+    as in torch, and the update itself in the parameters' dtype.
+    """
 
     name = "torch"
 
@@ -232,6 +242,22 @@ class TorchOps:
     def clone(self, xs):
         return [x.clone() for x in xs]
 
+    def scalar(self, value: float, like=None):
+        """A scalar buffer (NAdam's running product): a 0-dim tensor of torch's scalar dtype (float32 unless the
+        default dtype is float64), on the CPU, as torch.optim keeps it."""
+        from torch.optim.optimizer import _get_scalar_dtype
+
+        return self.torch.tensor(float(value), dtype=_get_scalar_dtype())
+
+    def _num(self, s):
+        """A scalar argument, or a list of them, with 0-dim tensors replaced by their values."""
+        T = self.torch.Tensor
+        if isinstance(s, T):
+            return s.item() if s.dim() == 0 or s.numel() == 1 else s
+        if isinstance(s, (list, tuple)) and any(isinstance(c, T) for c in s):
+            return [c.item() if isinstance(c, T) else c for c in s]
+        return list(s) if isinstance(s, tuple) else s
+
     def copy_(self, xs, ys):
         if self.foreach and xs:
             self.torch._foreach_copy_(xs, ys)
@@ -243,6 +269,8 @@ class TorchOps:
     def mul_(self, xs, s):
         if not xs:
             return xs
+        if not _is_tensor_list(s):
+            s = self._num(s)
         if self.foreach:
             self.torch._foreach_mul_(xs, s if not isinstance(s, tuple) else list(s))
         elif _is_tensor_list(s):
@@ -256,6 +284,8 @@ class TorchOps:
     def div_(self, xs, s):
         if not xs:
             return xs
+        if not _is_tensor_list(s):
+            s = self._num(s)
         if self.foreach:
             self.torch._foreach_div_(xs, s if not isinstance(s, tuple) else list(s))
         elif _is_tensor_list(s):
@@ -269,6 +299,9 @@ class TorchOps:
     def add_(self, xs, ys, alpha: Scalars = 1.0):
         if not xs:
             return xs
+        alpha = self._num(alpha)
+        if not _is_tensor_list(ys):
+            ys = self._num(ys)
         if _is_tensor_list(ys):
             if isinstance(alpha, (list, tuple)):
                 if self.foreach:
@@ -292,6 +325,7 @@ class TorchOps:
     def lerp_(self, xs, ys, w: Scalars):
         if not xs:
             return xs
+        w = self._num(w)
         if self.foreach and not isinstance(w, (list, tuple)):
             self.torch._foreach_lerp_(xs, ys, w)
         else:
@@ -302,6 +336,7 @@ class TorchOps:
     def lerp(self, xs, ys, w: Scalars):
         if not xs:
             return []
+        w = self._num(w)
         if self.foreach and not isinstance(w, (list, tuple)):
             return list(self.torch._foreach_lerp(xs, ys, w))
         return [self.torch.lerp(x, y, c) for x, y, c in zip(xs, ys, _per(w, len(xs)))]
@@ -309,6 +344,7 @@ class TorchOps:
     def addcmul_(self, xs, ys, zs, value: Scalars = 1.0):
         if not xs:
             return xs
+        value = self._num(value)
         if self.foreach:
             self.torch._foreach_addcmul_(xs, ys, zs, list(value) if isinstance(value, tuple) else value)
         else:
@@ -319,6 +355,7 @@ class TorchOps:
     def addcdiv_(self, xs, ys, zs, value: Scalars = 1.0):
         if not xs:
             return xs
+        value = self._num(value)
         if self.foreach:
             self.torch._foreach_addcdiv_(xs, ys, zs, list(value) if isinstance(value, tuple) else value)
         else:
@@ -345,6 +382,7 @@ class TorchOps:
         return xs
 
     def clamp_min_(self, xs, lo: Scalars):
+        lo = self._num(lo)
         if self.foreach and xs and not isinstance(lo, (list, tuple)):
             self.torch._foreach_clamp_min_(xs, lo)
         else:
@@ -378,6 +416,8 @@ class TorchOps:
     def mul(self, xs, ys):
         if not xs:
             return []
+        if not _is_tensor_list(ys):
+            ys = self._num(ys)
         if self.foreach:
             return list(self.torch._foreach_mul(xs, list(ys) if isinstance(ys, tuple) else ys))
         if _is_tensor_list(ys):
@@ -387,6 +427,8 @@ class TorchOps:
     def div(self, xs, ys):
         if not xs:
             return []
+        if not _is_tensor_list(ys):
+            ys = self._num(ys)
         if self.foreach:
             return list(self.torch._foreach_div(xs, list(ys) if isinstance(ys, tuple) else ys))
         if _is_tensor_list(ys):
@@ -395,6 +437,7 @@ class TorchOps:
 
     def add(self, xs, ys, alpha: Scalars = 1.0):
         """A new list x + alpha * y in one pass (a clone followed by add_ would read x twice)."""
+        alpha = self._num(alpha)
         if self.foreach and xs and _is_tensor_list(ys) and not isinstance(alpha, (list, tuple)):
             return list(self.torch._foreach_add(xs, ys, alpha=alpha))
         return self.add_(self.clone(xs), ys, alpha)
@@ -455,3 +498,104 @@ def bias_correction(beta: float, steps: Sequence[int]) -> list[float]:
 
 def sqrt_list(values: Sequence[float]) -> list[float]:
     return [math.sqrt(v) for v in values]
+
+
+class DifferentiableTorchOps(TorchOps):
+    """The torch backend of `differentiable=True`: the for-loop step, with autograd recording it.
+
+    Every in-place operation writes its result with ``x.copy_(new)``, and ``new`` is computed from clones of its
+    inputs, so that no tensor autograd saved for the backward pass (a buffer that the next step changes in
+    place, the output of a square root) is modified after it was saved; 0-dim tensor scalars (a tensor lr or
+    coefficients made from it) stay tensors, so the update is differentiable with respect to them too.
+    """
+
+    def __init__(self):
+        super().__init__(foreach=False)
+
+    def _num(self, s):
+        return list(s) if isinstance(s, tuple) else s
+
+    @staticmethod
+    def _c(v):
+        return v.clone() if hasattr(v, "clone") else v
+
+    def _pairs(self, xs, s):
+        return zip(xs, s) if _is_tensor_list(s) else zip(xs, _per(s, len(xs)))
+
+    def copy_(self, xs, ys):
+        for x, y in zip(xs, ys):
+            x.copy_(y)
+        return xs
+
+    def mul_(self, xs, s):
+        for x, c in self._pairs(xs, s):
+            x.copy_(x.clone() * self._c(c))
+        return xs
+
+    def div_(self, xs, s):
+        for x, c in self._pairs(xs, s):
+            x.copy_(x.clone() / self._c(c))
+        return xs
+
+    def add_(self, xs, ys, alpha: Scalars = 1.0):
+        if _is_tensor_list(ys):
+            for x, y, a in zip(xs, ys, _per(alpha, len(xs))):
+                x.copy_(x.clone() + a * y.clone())
+        else:
+            for x, c in zip(xs, _per(ys, len(xs))):
+                x.copy_(x.clone() + self._c(c))
+        return xs
+
+    def lerp_(self, xs, ys, w: Scalars):
+        for x, y, c in zip(xs, ys, _per(w, len(xs))):
+            xc = x.clone()
+            x.copy_(xc + c * (y.clone() - xc))
+        return xs
+
+    def lerp(self, xs, ys, w: Scalars):
+        return [x.clone() + c * (y.clone() - x.clone()) for x, y, c in zip(xs, ys, _per(w, len(xs)))]
+
+    def addcmul_(self, xs, ys, zs, value: Scalars = 1.0):
+        for x, y, z, c in zip(xs, ys, zs, _per(value, len(xs))):
+            x.copy_(x.clone() + c * (y.clone() * z.clone()))
+        return xs
+
+    def addcdiv_(self, xs, ys, zs, value: Scalars = 1.0):
+        for x, y, z, c in zip(xs, ys, zs, _per(value, len(xs))):
+            x.copy_(x.clone() + c * (y.clone() / z.clone()))
+        return xs
+
+    def maximum_(self, xs, ys):
+        for x, y in zip(xs, ys):
+            x.copy_(self.torch.maximum(x.clone(), y.clone()))
+        return xs
+
+    def sqrt_(self, xs):
+        for x in xs:
+            x.copy_(x.clone().sqrt())
+        return xs
+
+    def clamp_min_(self, xs, lo: Scalars):
+        for x, c in zip(xs, _per(lo, len(xs))):
+            x.copy_(x.clone().clamp_min(c))
+        return xs
+
+    def sign_(self, xs):
+        for x in xs:
+            x.copy_(x.sign())
+        return xs
+
+    def sqrt(self, xs):
+        return [x.sqrt().clone() for x in xs]  # sqrt's backward keeps its output: hand out a copy
+
+    def abs(self, xs):
+        return [x.clone().abs() for x in xs]
+
+    def mul(self, xs, ys):
+        return [x.clone() * self._c(c) for x, c in self._pairs(xs, ys)]
+
+    def div(self, xs, ys):
+        return [x.clone() / self._c(c) for x, c in self._pairs(xs, ys)]
+
+    def add(self, xs, ys, alpha: Scalars = 1.0):
+        return self.add_(self.clone(xs), ys, alpha)

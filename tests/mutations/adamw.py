@@ -22,6 +22,14 @@ _UPDATE = '''        if self.decoupled or hp.get("decoupled_weight_decay", False
             return
         if hp["amsgrad"]:
             v = amsgrad_max(ctx, v)                           # vmax ← max(vmax, v)
+        if not is_number(hp["lr"]) and not hp.get("eps_inside", False):
+            # a tensor lr: torch's arithmetic, step size η/(1−β₁ᵗ) in the lr's dtype, √v/√(1−β₂ᵗ) + ε
+            b1, b2 = hp["betas"]
+            den = ctx.ops.sqrt(v)
+            ctx.ops.div_(den, [c ** 0.5 for c in bias_correction(b2, ctx.steps)])
+            ctx.ops.add_(den, hp["eps"])
+            ctx.ops.addcdiv_(ctx.params, m, den, [-(hp["lr"] / c) for c in bias_correction(b1, ctx.steps)])
+            return
         num, den, scale = adam_ratio(ctx, m, v, eps_inside=hp.get("eps_inside", False))
         apply_ratio(ctx, num, den, scale)                     # θ ← θ − η m̂/(√v̂ + ε)
 '''

@@ -1,7 +1,7 @@
-"""Every update rule, defined once (see :mod:`gdlab.optim.base`).
+"""Every update rule, defined once (see `gdlab.optim.base`).
 
 Each module holds a family; importing them registers every rule in
-:data:`gdlab.optim.base.REGISTRY`, exposed here as :data:`RULES`.
+`gdlab.optim.base.REGISTRY`, exposed here as `RULES`.
 """
 
 from ..base import REGISTRY

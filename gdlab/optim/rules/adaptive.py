@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import math
 
-from ..base import Context, Rule, check_betas, check_eps, check_lr, check_nonneg, check_range
+from ..base import Context, Rule, check_betas, check_eps, check_lr, check_nonneg, check_range, value_of
 from ..ops import bias_correction
 from ..pieces import (accumulate_square, adam_moments, apply_ratio, apply_update, decoupled_weight_decay,
                       ema, ema_square, l2_into_gradient, nadam_mu, radam_rectification, root_plus_eps)
 
 
 def _weight_decay(ctx: Context) -> list:
-    """Decoupled θ ← θ(1 − ηλ) with ``decoupled_weight_decay=True``, else coupled g ← g + λθ."""
+    """Decoupled θ ← θ(1 − ηλ) with `decoupled_weight_decay=True`, else coupled g ← g + λθ."""
     if ctx.group.get("decoupled_weight_decay", False):
         decoupled_weight_decay(ctx)
         return ctx.grads
@@ -21,20 +21,22 @@ def _weight_decay(ctx: Context) -> list:
 class Adagrad(Rule):
     r"""Adagrad (Duchi, Hazan & Singer 2011) with torch.optim.Adagrad's conventions.
 
-    .. math::
-        g_t &\leftarrow \nabla f(\theta_{t-1}) + \lambda\theta_{t-1},\qquad
-        \eta_t = \frac{\eta}{1 + (t-1)\,\delta} \\
-        s_t &\leftarrow s_{t-1} + g_t^2 \quad (s_0 = \texttt{initial\_accumulator\_value}) \\
-        \theta_t &\leftarrow \theta_{t-1} - \eta_t\, \frac{g_t}{\sqrt{s_t} + \epsilon}
+    $$
+    \begin{aligned}
+    g_t &\leftarrow \nabla f(\theta_{t-1}) + \lambda\theta_{t-1},\qquad
+    \eta_t = \frac{\eta}{1 + (t-1)\,\delta} \\
+    s_t &\leftarrow s_{t-1} + g_t^2 \quad (s_0 = \texttt{initial\_accumulator\_value}) \\
+    \theta_t &\leftarrow \theta_{t-1} - \eta_t\, \frac{g_t}{\sqrt{s_t} + \epsilon}
+    \end{aligned}
+    $$
 
-    with δ = ``lr_decay``. ε is added outside the square root, as in torch.
+    with δ = `lr_decay`. ε is added outside the square root, as in torch.
 
-    Defaults: ``lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0, eps=1e-10, maximize=False``.
-
-    Buffers: ``sum`` s (4 bytes per fp32 parameter).
+    Buffers: `sum` s (4 bytes per fp32 parameter).
     """
 
     name = "Adagrad"
+    positional = ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps")  # as torch.optim.Adagrad
     defaults = dict(lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0, eps=1e-10,
                     maximize=False)
     buffers = ("sum",)
@@ -52,6 +54,22 @@ class Adagrad(Rule):
     def init_state(self, ops, p, hp):
         return {"sum": ops.full_like(p, hp["initial_accumulator_value"])}
 
+    def sparse_update(self, ctx: Context) -> None:
+        """The step for sparse gradients (torch face): only the entries the gradient holds change, as in
+        torch.optim.Adagrad: s ← s + g² there, and θ ← θ − η_t g/(√s + ε) on those entries. The accumulator
+        stays dense. Weight decay would make the gradient dense and is refused, with torch's RuntimeError."""
+        hp = ctx.group
+        if hp["weight_decay"] != 0.0:
+            raise RuntimeError("weight_decay option is not compatible with sparse gradients (Adagrad)")
+        for p, g, s, t in zip(ctx.params, ctx.grads, ctx.states, ctx.steps):
+            g = g.coalesce()
+            acc = s["sum"]
+            acc.add_(g * g)                                                   # s ← s + g² on g's entries
+            den = acc.sparse_mask(g)                                          # s on the same entries, same order
+            d = g.clone()
+            d.values().div_(den.values().sqrt_().add_(hp["eps"]))             # g/(√s + ε) there
+            p.add_(d, alpha=-hp["lr"] / (1.0 + (t - 1) * hp["lr_decay"]))     # θ ← θ − η_t g/(√s + ε)
+
     def update(self, ctx: Context) -> None:
         hp = ctx.group
         g = l2_into_gradient(ctx, ctx.grads)                                  # g ← g + λθ
@@ -64,25 +82,27 @@ class Adagrad(Rule):
 class RMSprop(Rule):
     r"""RMSprop (Tieleman & Hinton 2012; centered form Graves 2013) with torch.optim.RMSprop's conventions.
 
-    .. math::
-        g_t &\leftarrow \nabla f(\theta_{t-1}) + \lambda\theta_{t-1} \\
-        v_t &\leftarrow \alpha v_{t-1} + (1-\alpha) g_t^2 \\
-        \bar g_t &\leftarrow \alpha \bar g_{t-1} + (1-\alpha) g_t \quad\text{(centered only)} \\
-        d_t &= \sqrt{v_t - \bar g_t^2} + \epsilon \ \text{(centered)} \quad\text{or}\quad \sqrt{v_t} + \epsilon \\
-        b_t &\leftarrow \mu b_{t-1} + g_t / d_t,\ \ \theta_t \leftarrow \theta_{t-1} - \eta b_t
-        \quad\text{(momentum μ > 0; else } \theta_t \leftarrow \theta_{t-1} - \eta g_t/d_t)
+    $$
+    \begin{aligned}
+    g_t &\leftarrow \nabla f(\theta_{t-1}) + \lambda\theta_{t-1} \\
+    v_t &\leftarrow \alpha v_{t-1} + (1-\alpha) g_t^2 \\
+    \bar g_t &\leftarrow \alpha \bar g_{t-1} + (1-\alpha) g_t \quad\text{(centered only)} \\
+    d_t &= \sqrt{v_t - \bar g_t^2} + \epsilon \ \text{(centered)} \quad\text{or}\quad \sqrt{v_t} + \epsilon \\
+    b_t &\leftarrow \mu b_{t-1} + g_t / d_t,\qquad \theta_t \leftarrow \theta_{t-1} - \eta b_t
+    \quad\text{(momentum } \mu > 0\text{)} \\
+    \theta_t &\leftarrow \theta_{t-1} - \eta g_t/d_t \quad\text{(no momentum)}
+    \end{aligned}
+    $$
 
-    ε is added outside the square root, as in torch; ``eps_inside=True`` gives
-    :math:`d_t = \sqrt{v_t + \epsilon}` (the form of some TF versions and of Graves 2013).
+    ε is added outside the square root, as in torch; `eps_inside=True` gives
+    $d_t = \sqrt{v_t + \epsilon}$ (the form of some TF versions and of Graves 2013).
 
-    Defaults: ``lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0, centered=False,
-    maximize=False, eps_inside=False``.
-
-    Buffers: ``square_avg`` v (4 bytes per fp32 parameter), plus ``grad_avg`` (centered) and
-    ``momentum_buffer`` (momentum > 0): up to 12 bytes.
+    Buffers: `square_avg` v (4 bytes per fp32 parameter), plus `grad_avg` (centered) and
+    `momentum_buffer` (momentum > 0): up to 12 bytes.
     """
 
     name = "RMSprop"
+    positional = ("lr", "alpha", "eps", "weight_decay", "momentum", "centered")  # as torch.optim.RMSprop
     defaults = dict(lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False,
                     maximize=False, eps_inside=False)
     buffers = ("square_avg", "grad_avg", "momentum_buffer")
@@ -133,29 +153,30 @@ class RMSprop(Rule):
 class NAdam(Rule):
     r"""NAdam (Dozat 2016) with torch.optim.NAdam's momentum schedule.
 
-    With :math:`\mu_t = \beta_1\bigl(1 - \tfrac12\,0.96^{t\psi}\bigr)` (ψ = ``momentum_decay``) and
-    :math:`\Pi_t = \prod_{i\le t}\mu_i`:
+    With $\mu_t = \beta_1\bigl(1 - \tfrac12\,0.96^{t\psi}\bigr)$ (ψ = `momentum_decay`) and
+    $\Pi_t = \prod_{i\le t}\mu_i$:
 
-    .. math::
-        m_t &\leftarrow \beta_1 m_{t-1} + (1-\beta_1) g_t,\qquad v_t \leftarrow \beta_2 v_{t-1} + (1-\beta_2) g_t^2,
-        \qquad d_t = \sqrt{v_t/(1-\beta_2^t)} + \epsilon \\
-        \theta_t &\leftarrow \theta_{t-1}
-            - \eta\,\frac{1-\mu_t}{1-\Pi_t}\,\frac{g_t}{d_t}
-            - \eta\,\frac{\mu_{t+1}}{1-\Pi_t\mu_{t+1}}\,\frac{m_t}{d_t}
+    $$
+    \begin{aligned}
+    m_t &\leftarrow \beta_1 m_{t-1} + (1-\beta_1) g_t,\qquad v_t \leftarrow \beta_2 v_{t-1} + (1-\beta_2) g_t^2 \\
+    d_t &= \sqrt{v_t/(1-\beta_2^t)} + \epsilon \\
+    \theta_t &\leftarrow \theta_{t-1} -
+      \eta\,\frac{1-\mu_t}{1-\Pi_t}\,\frac{g_t}{d_t} -
+      \eta\,\frac{\mu_{t+1}}{1-\Pi_t\mu_{t+1}}\,\frac{m_t}{d_t}
+    \end{aligned}
+    $$
 
-    ``weight_decay`` λ is coupled L2 (:math:`g_t \leftarrow g_t + \lambda\theta_{t-1}`), or, with
-    ``decoupled_weight_decay=True``, :math:`\theta \leftarrow \theta(1-\eta\lambda)` first (NAdamW).
+    `weight_decay` λ is coupled L2 ($g_t \leftarrow g_t + \lambda\theta_{t-1}$), or, with
+    `decoupled_weight_decay=True`, $\theta \leftarrow \theta(1-\eta\lambda)$ first (NAdamW).
 
-    Defaults: ``lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, momentum_decay=4e-3,
-    decoupled_weight_decay=False, maximize=False``.
-
-    Buffers: ``exp_avg``, ``exp_avg_sq`` (8 bytes per fp32 parameter) and the scalar ``mu_product`` Π_t,
-    kept as a Python float (double precision). torch keeps Π_t in a scalar tensor of the default dtype
-    (float32 unless ``torch.set_default_dtype(torch.float64)``), so float64 runs agree with torch to
-    rounding only when the default dtype is float64.
+    Buffers: `exp_avg`, `exp_avg_sq` (8 bytes per fp32 parameter) and the scalar `mu_product` Π_t.
+    The torch face keeps Π_t as torch does, in a 0-dim tensor of the default dtype (float32 unless
+    `torch.set_default_dtype(torch.float64)`), rounded there after every step and read in double precision;
+    the NumPy face keeps it as a Python float.
     """
 
     name = "NAdam"
+    positional = ("lr", "betas", "eps", "weight_decay", "momentum_decay", "decoupled_weight_decay")  # as torch.optim.NAdam
     defaults = dict(lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, momentum_decay=4e-3,
                     decoupled_weight_decay=False, maximize=False)
     buffers = ("exp_avg", "exp_avg_sq", "mu_product")
@@ -171,7 +192,7 @@ class NAdam(Rule):
         check_nonneg(hp, "momentum_decay", "momentum_decay")
 
     def init_state(self, ops, p, hp):
-        return {"exp_avg": ops.zeros_like(p), "exp_avg_sq": ops.zeros_like(p), "mu_product": 1.0}
+        return {"exp_avg": ops.zeros_like(p), "exp_avg_sq": ops.zeros_like(p), "mu_product": ops.scalar(1.0, p)}
 
     def update(self, ctx: Context) -> None:
         hp, ops = ctx.group, ctx.ops
@@ -182,7 +203,7 @@ class NAdam(Rule):
         mus_next = [nadam_mu(b1, t + 1, psi) for t in ctx.steps]              # μ_{t+1}
         for s, mu in zip(ctx.states, mus):
             s["mu_product"] = s["mu_product"] * mu                            # Π_t
-        prods = [s["mu_product"] for s in ctx.states]
+        prods = [ops.to_float(s["mu_product"]) for s in ctx.states]  # its value, in double precision, as torch
         m, v = adam_moments(ctx, g)
         den = ops.div(v, bias_correction(b2, ctx.steps))
         ops.sqrt_(den)
@@ -196,28 +217,29 @@ class NAdam(Rule):
 class RAdam(Rule):
     r"""RAdam (Liu et al. 2020) with torch.optim.RAdam's conventions.
 
-    .. math::
-        m_t &\leftarrow \beta_1 m_{t-1} + (1-\beta_1) g_t,\qquad v_t \leftarrow \beta_2 v_{t-1} + (1-\beta_2) g_t^2,
-        \qquad \hat m_t = m_t/(1-\beta_1^t) \\
-        \rho_\infty &= \frac{2}{1-\beta_2} - 1,\qquad \rho_t = \rho_\infty - \frac{2t\beta_2^t}{1-\beta_2^t},\qquad
-        r_t = \sqrt{\frac{(\rho_t-4)(\rho_t-2)\rho_\infty}{(\rho_\infty-4)(\rho_\infty-2)\rho_t}} \\
-        \theta_t &\leftarrow \theta_{t-1} - \eta\, r_t\, \hat m_t\, \frac{\sqrt{1-\beta_2^t}}{\sqrt{v_t} + \epsilon}
-        \quad\text{if } \rho_t > \rho_{\text{thr}},\qquad
-        \theta_t \leftarrow \theta_{t-1} - \eta\,\hat m_t \quad\text{otherwise.}
+    $$
+    \begin{aligned}
+    m_t &\leftarrow \beta_1 m_{t-1} + (1-\beta_1) g_t,\qquad v_t \leftarrow \beta_2 v_{t-1} + (1-\beta_2) g_t^2 \\
+    \hat m_t &= m_t/(1-\beta_1^t) \\
+    \rho_\infty &= \frac{2}{1-\beta_2} - 1,\qquad \rho_t = \rho_\infty - \frac{2t\beta_2^t}{1-\beta_2^t} \\
+    r_t &= \sqrt{\frac{(\rho_t-4)(\rho_t-2)\rho_\infty}{(\rho_\infty-4)(\rho_\infty-2)\rho_t}} \\
+    \theta_t &\leftarrow \theta_{t-1} - \eta\, r_t\, \hat m_t\, \frac{\sqrt{1-\beta_2^t}}{\sqrt{v_t} + \epsilon}
+    \quad\text{if } \rho_t > \rho_{\text{thr}} \\
+    \theta_t &\leftarrow \theta_{t-1} - \eta\,\hat m_t \quad\text{otherwise.}
+    \end{aligned}
+    $$
 
-    torch rectifies when :math:`\rho_t > 5` (the first rectified step is t = 6 for β₂ = 0.999) and adds ε to the
-    raw :math:`\sqrt{v_t}` (the ε-hat form); the paper's Algorithm 2 rectifies when :math:`\rho_t > 4`:
-    ``rect_threshold=4.0`` selects it. ``weight_decay`` is coupled L2, or decoupled
-    (:math:`\theta \leftarrow \theta(1-\eta\lambda)`) with ``decoupled_weight_decay=True``.
-    With ``track_stats`` the step records ``rho_t`` and ``rect`` (:math:`r_t`, ``None`` when not rectified).
+    torch rectifies when $\rho_t > 5$ (the first rectified step is t = 6 for β₂ = 0.999) and adds ε to the
+    raw $\sqrt{v_t}$ (the ε-hat form); the paper's Algorithm 2 rectifies when $\rho_t > 4$:
+    `rect_threshold=4.0` selects it. `weight_decay` is coupled L2, or decoupled
+    ($\theta \leftarrow \theta(1-\eta\lambda)$) with `decoupled_weight_decay=True`.
+    With `track_stats` the step records `rho_t` and `rect` ($r_t$, `None` when not rectified).
 
-    Defaults: ``lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, decoupled_weight_decay=False,
-    maximize=False, rect_threshold=5.0``.
-
-    Buffers: ``exp_avg``, ``exp_avg_sq`` (8 bytes per fp32 parameter).
+    Buffers: `exp_avg`, `exp_avg_sq` (8 bytes per fp32 parameter).
     """
 
     name = "RAdam"
+    positional = ("lr", "betas", "eps", "weight_decay", "decoupled_weight_decay")  # as torch.optim.RAdam
     defaults = dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, decoupled_weight_decay=False,
                     maximize=False, rect_threshold=5.0)
     buffers = ("exp_avg", "exp_avg_sq")
@@ -247,12 +269,13 @@ class RAdam(Rule):
             params = [ctx.params[i] for i in on]
             den = ops.sqrt([v[i] for i in on])
             ops.add_(den, hp["eps"])                                          # √v + ε
-            scale = [-hp["lr"] * rects[i][1] * math.sqrt(1.0 - b2 ** ctx.steps[i]) / (1.0 - b1 ** ctx.steps[i])
+            lr = value_of(hp["lr"])  # a tensor lr by its value: torch's RAdam multiplies it into the update
+            scale = [-lr * rects[i][1] * math.sqrt(1.0 - b2 ** ctx.steps[i]) / (1.0 - b1 ** ctx.steps[i])
                      for i in on]
             ops.addcdiv_(params, [m[i] for i in on], den, scale)              # θ ← θ − η r m̂ √c₂/(√v + ε)
         if off:
             params = [ctx.params[i] for i in off]
             ops.add_(params, [m[i] for i in off],
-                     alpha=[-hp["lr"] / (1.0 - b1 ** ctx.steps[i]) for i in off])  # θ ← θ − η m̂
+                     alpha=[-value_of(hp["lr"]) / (1.0 - b1 ** ctx.steps[i]) for i in off])  # θ ← θ − η m̂
         ctx.record_per_param("rho_t", [rho for rho, _ in rects])
         ctx.record_per_param("rect", [r for _, r in rects])

@@ -13,7 +13,7 @@ from ..pieces import adam_moments, adam_ratio, apply_update
 
 
 def _trust_ratio(w_norm: float, u_norm: float, clip: float | None = None) -> float:
-    r""":math:`\varphi(\lVert x\rVert)/\lVert u\rVert`, and 1 when either norm is 0."""
+    r"""$\varphi(\lVert x\rVert)/\lVert u\rVert$, and 1 when either norm is 0."""
     if w_norm == 0.0 or u_norm == 0.0:
         return 1.0
     return (min(w_norm, clip) if clip is not None else w_norm) / u_norm
@@ -22,32 +22,35 @@ def _trust_ratio(w_norm: float, u_norm: float, clip: float | None = None) -> flo
 class LAMB(Rule):
     r"""LAMB (You et al. 2020, Alg. 2): Adam's direction, rescaled per tensor to the tensor's norm.
 
-    .. math::
-        m_t &\leftarrow \beta_1 m_{t-1} + (1-\beta_1) g_t,\qquad
-        v_t \leftarrow \beta_2 v_{t-1} + (1-\beta_2) g_t^2 \\
-        r_t &= \frac{m_t/(1-\beta_1^t)}{\sqrt{v_t/(1-\beta_2^t)} + \epsilon},\qquad
-        u_t = r_t + \lambda\theta_{t-1} \\
-        \theta_t &\leftarrow \theta_{t-1} - \eta\,\frac{\varphi(\lVert\theta_{t-1}\rVert)}{\lVert u_t\rVert}\,u_t
+    $$
+    \begin{aligned}
+    m_t &\leftarrow \beta_1 m_{t-1} + (1-\beta_1) g_t,\qquad
+    v_t \leftarrow \beta_2 v_{t-1} + (1-\beta_2) g_t^2 \\
+    r_t &= \frac{m_t/(1-\beta_1^t)}{\sqrt{v_t/(1-\beta_2^t)} + \epsilon},\qquad
+    u_t = r_t + \lambda\theta_{t-1} \\
+    \theta_t &\leftarrow \theta_{t-1} - \eta\,\frac{\varphi(\lVert\theta_{t-1}\rVert)}{\lVert u_t\rVert}\,u_t
+    \end{aligned}
+    $$
 
-    per parameter tensor, with :math:`\varphi(z) = z` (the paper), or :math:`\varphi(z) = \min(z, c)`
-    with ``trust_clip=c``. The trust ratio is 1 when :math:`\lVert\theta\rVert = 0` or
-    :math:`\lVert u\rVert = 0`. Each step records the ratios (``stats["trust_ratio"]`` with
-    ``track_stats=True``).
+    per parameter tensor, with $\varphi(z) = z$ (the paper), or $\varphi(z) = \min(z, c)$
+    with `trust_clip=c`. The trust ratio is 1 when $\lVert\theta\rVert = 0$ or
+    $\lVert u\rVert = 0$. Each step records the ratios (`stats["trust_ratio"]` with
+    `track_stats=True`).
 
-    Where libraries differ: NVIDIA's and ``pytorch_optimizer.Lamb`` clamp :math:`\lVert\theta\rVert`
-    at 10 (``trust_clip=10`` here); ``pytorch_optimizer.Lamb`` (4.1) computes the ratio on the
-    uncorrected :math:`m/(\sqrt{v}+\epsilon)` and then multiplies the step by :math:`1/(1-\beta_1^t)`, so
-    its early steps are larger by that factor (10× at :math:`t = 1`); it also applies the decay to
-    :math:`\theta` outside the trust ratio and divides by :math:`\lVert u\rVert + \epsilon`; timm's ``Lamb`` skips the ratio when
-    :math:`\lambda = 0` unless ``always_adapt=True`` (``always_adapt=False`` here gives that).
+    Where libraries differ: NVIDIA's and `pytorch_optimizer.Lamb` clamp $\lVert\theta\rVert$
+    at 10 (`trust_clip=10` here); `pytorch_optimizer.Lamb` (4.1) computes the ratio on the
+    uncorrected $m/(\sqrt{v}+\epsilon)$ and then multiplies the step by $1/(1-\beta_1^t)$, so
+    its early steps are larger by that factor (10× at $t = 1$); it also applies the decay to
+    $\theta$ outside the trust ratio and divides by $\lVert u\rVert + \epsilon$; timm's `Lamb` skips the ratio when
+    $\lambda = 0$ unless `always_adapt=True` (`always_adapt=False` here gives that).
 
-    Defaults: ``lr=1e-3, betas=(0.9, 0.999), eps=1e-6, weight_decay=0.01``. Buffers: ``exp_avg``,
-    ``exp_avg_sq``: 8 bytes/param in fp32.
+    Buffers: `exp_avg`, `exp_avg_sq`: 8 bytes/param in fp32.
     """
 
     name = "LAMB"
     defaults = dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-6, weight_decay=0.01, trust_clip=None,
                     always_adapt=True, maximize=False)
+    hints = dict(trust_clip=float | None)
     buffers = ("exp_avg", "exp_avg_sq")
     convention = ("You et al. 2020, Alg. 2: ε on the bias-corrected √v̂, decay inside u = r + λθ, "
                   "trust ratio ‖θ‖/‖u‖ per tensor (1 when a norm is 0), no clamp unless trust_clip is set.")
@@ -86,22 +89,24 @@ class LAMB(Rule):
 class LARS(Rule):
     r"""LARS (You, Gitman & Ginsburg 2017, Alg. 1): momentum SGD with a layer-wise local rate.
 
-    .. math::
-        \lambda^l &= \eta_{tc}\,\frac{\lVert w^l\rVert}{\lVert g^l\rVert + \beta\lVert w^l\rVert} \\
-        v^l &\leftarrow m\,v^l + \gamma\,\lambda^l\,(g^l + \beta w^l) \\
-        w^l &\leftarrow w^l - v^l
+    $$
+    \begin{aligned}
+    \lambda^l &= \eta_{tc}\,\frac{\lVert w^l\rVert}{\lVert g^l\rVert + \beta\lVert w^l\rVert} \\
+    v^l &\leftarrow m\,v^l + \gamma\,\lambda^l\,(g^l + \beta w^l) \\
+    w^l &\leftarrow w^l - v^l
+    \end{aligned}
+    $$
 
-    for each parameter tensor :math:`l`, with global rate :math:`\gamma` (``lr``), trust coefficient
-    :math:`\eta_{tc}` (``trust_coefficient=1e-3``), momentum :math:`m` and weight decay :math:`\beta`.
-    The local rate is 1 when :math:`\lVert w\rVert = 0` or the denominator is 0 (the convention of
-    NVIDIA's LARC and of ``pytorch_optimizer.LARS``). With ``exclude_1d=True`` tensors with at most one
-    dimension (biases, normalisation scales) get :math:`\lambda^l = 1` and no decay, as is common
-    practice (not part of the paper). The rate :math:`\gamma` sits inside the velocity, as in the paper:
-    after a change of ``lr`` this differs from torch.optim.SGD's form, which multiplies the whole buffer.
-    Each step records the local rates (``stats["trust_ratio"]``).
+    for each parameter tensor $l$, with global rate $\gamma$ (`lr`), trust coefficient
+    $\eta_{tc}$ (`trust_coefficient=1e-3`), momentum $m$ and weight decay $\beta$.
+    The local rate is 1 when $\lVert w\rVert = 0$ or the denominator is 0 (the convention of
+    NVIDIA's LARC and of `pytorch_optimizer.LARS`). With `exclude_1d=True` tensors with at most one
+    dimension (biases, normalisation scales) get $\lambda^l = 1$ and no decay, as is common
+    practice (not part of the paper). The rate $\gamma$ sits inside the velocity, as in the paper:
+    after a change of `lr` this differs from torch.optim.SGD's form, which multiplies the whole buffer.
+    Each step records the local rates (`stats["trust_ratio"]`).
 
-    Defaults: ``lr=0.1, momentum=0.9, weight_decay=5e-4, trust_coefficient=1e-3``.
-    Buffers: ``momentum_buffer``: 4 bytes/param in fp32.
+    Buffers: `momentum_buffer`: 4 bytes/param in fp32.
     """
 
     name = "LARS"
@@ -149,23 +154,25 @@ class LARS(Rule):
 
 
 def _cosine_rows(x, y, eps: float):
-    r"""Row-wise :math:`|\langle x_i, y_i\rangle| / (\max(\lVert x_i\rVert,\epsilon)\max(\lVert y_i\rVert,\epsilon))`."""
+    r"""Row-wise $|\langle x_i, y_i\rangle| / (\max(\lVert x_i\rVert,\epsilon)\max(\lVert y_i\rVert,\epsilon))$."""
     nx = (x * x).sum(axis=1) ** 0.5
     ny = (y * y).sum(axis=1) ** 0.5
     return abs((x * y).sum(axis=1)) / (nx.clip(eps, None) * ny.clip(eps, None))
 
 
 def adamp_projection(p, grad, update, delta: float, eps: float):
-    r"""AdamP's projection (Heo et al. 2021, Alg. 1–2) for one tensor with ``ndim > 1``.
+    r"""AdamP's projection (Heo et al. 2021, Alg. 1–2) for one tensor with `ndim > 1`.
 
-    For the channel view (one row per output channel, :math:`p` reshaped to :math:`(d_0, -1)`) and
-    then the layer view (one row), if :math:`\max_i |\cos(g_i, p_i)| < \delta/\sqrt{n}` (:math:`n` the
+    For the channel view (one row per output channel, $p$ reshaped to $(d_0, -1)$) and
+    then the layer view (one row), if $\max_i |\cos(g_i, p_i)| < \delta/\sqrt{n}$ ($n$ the
     row length), the weight is judged scale-invariant and the radial part is removed,
 
-    .. math:: u_i \leftarrow u_i - \langle \hat p_i, u_i\rangle\,\hat p_i,\qquad
-              \hat p_i = p_i/(\lVert p_i\rVert + \epsilon);
+    $$
+    u_i \leftarrow u_i - \langle \hat p_i, u_i\rangle\,\hat p_i,\qquad
+    \hat p_i = p_i/(\lVert p_i\rVert + \epsilon);
+    $$
 
-    returns ``(update, projected)``. The first view that passes is used, as in the authors' code.
+    returns `(update, projected)`. The first view that passes is used, as in the authors' code.
     """
     for rows in (p.shape[0], 1):
         pv = p.reshape(rows, -1)
@@ -180,23 +187,25 @@ def adamp_projection(p, grad, update, delta: float, eps: float):
 class AdamP(Rule):
     r"""AdamP (Heo et al. 2021): Adam whose update loses its radial part on scale-invariant weights.
 
-    .. math::
-        m_t &\leftarrow \beta_1 m_{t-1} + (1-\beta_1) g_t,\qquad v_t \leftarrow \beta_2 v_{t-1} + (1-\beta_2) g_t^2 \\
-        p_t &= \frac{m_t}{\sqrt{v_t/(1-\beta_2^t)} + \epsilon}\quad
-              \Bigl(\text{Nesterov: } \frac{\beta_1 m_t + (1-\beta_1)g_t}{\sqrt{v_t/(1-\beta_2^t)}+\epsilon}\Bigr) \\
-        p_t &\leftarrow \Pi_{\theta}(p_t) \text{ if } \max|\cos(g_t, \theta)| < \delta/\sqrt{n},\quad
-              \text{and then } \lambda \leftarrow \lambda\cdot\texttt{wd\_ratio} \\
-        \theta_t &\leftarrow \theta_{t-1}(1 - \eta\lambda) - \frac{\eta}{1-\beta_1^t}\,p_t
+    $$
+    \begin{aligned}
+    m_t &\leftarrow \beta_1 m_{t-1} + (1-\beta_1) g_t,\qquad v_t \leftarrow \beta_2 v_{t-1} + (1-\beta_2) g_t^2 \\
+    p_t &= \frac{m_t}{\sqrt{v_t/(1-\beta_2^t)} + \epsilon}\quad
+    \Bigl(\text{Nesterov: } \frac{\beta_1 m_t + (1-\beta_1)g_t}{\sqrt{v_t/(1-\beta_2^t)}+\epsilon}\Bigr) \\
+    p_t &\leftarrow \Pi_{\theta}(p_t) \text{ if } \max|\cos(g_t, \theta)| < \delta/\sqrt{n} \\
+    &\qquad \text{and then } \lambda \leftarrow \lambda\cdot\texttt{wd\_ratio} \\
+    \theta_t &\leftarrow \theta_{t-1}(1 - \eta\lambda) - \frac{\eta}{1-\beta_1^t}\,p_t
+    \end{aligned}
+    $$
 
-    where :math:`\Pi_\theta` removes the component along :math:`\theta` per channel or for the whole
-    layer (:func:`adamp_projection`); only tensors with ``ndim > 1`` are tested. The decay is
-    decoupled and scaled by :math:`\eta`, as in the authors' code (``clovaai/AdamP``).
-    ``pytorch_optimizer.AdamP`` adds :math:`\epsilon` to the raw :math:`\sqrt{v_t}` (then multiplies by
-    :math:`\sqrt{1-\beta_2^t}`); the two agree when :math:`\epsilon = 0`.
+    where $\Pi_\theta$ removes the component along $\theta$ per channel or for the whole
+    layer (`adamp_projection()`); only tensors with `ndim > 1` are tested. The decay is
+    decoupled and scaled by $\eta$, as in the authors' code (`clovaai/AdamP`).
+    `pytorch_optimizer.AdamP` adds $\epsilon$ to the raw $\sqrt{v_t}$ (then multiplies by
+    $\sqrt{1-\beta_2^t}$); the two agree when $\epsilon = 0$.
 
-    Defaults: ``lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, delta=0.1, wd_ratio=0.1``.
-    Buffers: ``exp_avg``, ``exp_avg_sq``: 8 bytes/param in fp32. Records which tensors were projected
-    (``stats["projected"]``).
+    Buffers: `exp_avg`, `exp_avg_sq`: 8 bytes/param in fp32. Records which tensors were projected
+    (`stats["projected"]`).
     """
 
     name = "AdamP"

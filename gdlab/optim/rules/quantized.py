@@ -19,33 +19,35 @@ def _numel(p) -> int:
 class Adam8bit(Rule):
     r"""Adam whose moments are stored in 8 bits, block-wise (Dettmers et al. 2022, 8-bit optimizers).
 
-    Each step decodes :math:`m` and :math:`v`, takes Adam's step in float32 and encodes them again:
+    Each step decodes $m$ and $v$, takes Adam's step in float32 and encodes them again:
 
-    .. math::
-        m &\leftarrow \beta_1 \operatorname{dq}(m^{(8)}) + (1-\beta_1) g,\qquad
-        v \leftarrow \beta_2 \operatorname{dq}(v^{(8)}) + (1-\beta_2) g^2 \\
-        \theta &\leftarrow \theta - \eta\,\frac{m/(1-\beta_1^t)}{\sqrt{v/(1-\beta_2^t)}+\epsilon},\qquad
-        m^{(8)} \leftarrow \operatorname{q}(m),\quad v^{(8)} \leftarrow \operatorname{q}(v)
+    $$
+    \begin{aligned}
+    m &\leftarrow \beta_1 \operatorname{dq}(m^{(8)}) + (1-\beta_1) g,\qquad
+    v \leftarrow \beta_2 \operatorname{dq}(v^{(8)}) + (1-\beta_2) g^2 \\
+    \theta &\leftarrow \theta - \eta\,\frac{m/(1-\beta_1^t)}{\sqrt{v/(1-\beta_2^t)}+\epsilon} \\
+    m^{(8)} &\leftarrow \operatorname{q}(m),\quad v^{(8)} \leftarrow \operatorname{q}(v)
+    \end{aligned}
+    $$
 
-    where :math:`\operatorname{q}` cuts a tensor into blocks of ``block_size`` values, keeps each block's largest
-    magnitude :math:`a` in float32 and each value as the index of the nearest entry of the dynamic tree map to
-    :math:`x/a` (:mod:`gdlab.optim.quantize`: signed for :math:`m`, unsigned for :math:`v`), and
-    :math:`\operatorname{dq}` multiplies the map's entry back by :math:`a`. The update is Adam's
-    (:class:`~gdlab.optim.rules.adam.Adam`, torch's ε convention) applied to the decoded moments; the
+    where $\operatorname{q}$ cuts a tensor into blocks of `block_size` values, keeps each block's largest
+    magnitude $a$ in float32 and each value as the index of the nearest entry of the dynamic tree map to
+    $x/a$ (`gdlab.optim.quantize`: signed for $m$, unsigned for $v$), and
+    $\operatorname{dq}$ multiplies the map's entry back by $a$. The update is Adam's
+    (`Adam`, torch's ε convention) applied to the decoded moments; the
     quantisation error enters only through the moments carried to the next step.
 
-    A tensor with fewer than ``min_8bit_size`` values keeps float32 moments (``exp_avg``, ``exp_avg_sq``), as
+    A tensor with fewer than `min_8bit_size` values keeps float32 moments (`exp_avg`, `exp_avg_sq`), as
     bitsandbytes does (its default is 4096): for a bias vector the scales would cost more than they save.
     The default block is the paper's 2048 values; bitsandbytes' optimizers use 256.
 
-    Defaults: ``lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0`` (coupled L2, as Adam;
-    ``decoupled_weight_decay=True`` for AdamW's decay), ``block_size=2048, min_8bit_size=4096``.
+    `weight_decay` is coupled L2, as Adam's; `decoupled_weight_decay=True` gives AdamW's decay.
 
-    Buffers, for a tensor of :math:`n \ge` ``min_8bit_size`` values: ``exp_avg_q`` and ``exp_avg_sq_q``
-    (:math:`n` uint8 codes each) and ``exp_avg_absmax``, ``exp_avg_sq_absmax`` (one float32 per block each):
-    :math:`2n + 8\lceil n/B\rceil` bytes, about 2 bytes per parameter (2.004 with :math:`B = 2048`) instead of
+    Buffers, for a tensor of $n \ge$ `min_8bit_size` values: `exp_avg_q` and `exp_avg_sq_q`
+    ($n$ uint8 codes each) and `exp_avg_absmax`, `exp_avg_sq_absmax` (one float32 per block each):
+    $2n + 8\lceil n/B\rceil$ bytes, about 2 bytes per parameter (2.004 with $B = 2048$) instead of
     Adam's 8. Smaller tensors keep 8 bytes per parameter. The step decodes at most
-    ``CHUNK_BLOCKS`` blocks at a time, so its temporaries stay bounded whatever the tensor's size.
+    `CHUNK_BLOCKS` blocks at a time, so its temporaries stay bounded whatever the tensor's size.
     """
 
     name = "Adam8bit"
@@ -134,6 +136,11 @@ class Adam8bit(Rule):
         gf = g.reshape(-1)
         if xp == "torch":
             work = ops.torch.float32 if p.dtype in (ops.torch.bfloat16, ops.torch.float16) else p.dtype
+            for k in ("exp_avg_absmax", "exp_avg_sq_absmax"):
+                if st[k].dtype != ops.torch.float32:
+                    # torch's load_state_dict casts floating state to the parameter's dtype: the scales were
+                    # float32 values, so casting back is exact and the run continues as it would have
+                    st[k] = st[k].float()
         else:
             work = p.dtype
         chunk = CHUNK_BLOCKS * bs

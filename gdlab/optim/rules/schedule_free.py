@@ -1,14 +1,16 @@
 r"""Schedule-free AdamW (Defazio, Yang, Mehta, Mishchenko, Khaled & Cutkosky 2024).
 
-Three sequences: :math:`z` (the base AdamW-like steps), :math:`x` (a weighted average of the
-:math:`z`'s, the point to evaluate) and :math:`y = (1-\beta_1)z + \beta_1 x` (where gradients are
-taken). During training the parameters hold :math:`y`; :func:`eval_mode` switches them to :math:`x`
-and :func:`train_mode` back, as the authors' ``optimizer.eval()`` / ``optimizer.train()`` do::
+Three sequences: $z$ (the base AdamW-like steps), $x$ (a weighted average of the
+$z$'s, the point to evaluate) and $y = (1-\beta_1)z + \beta_1 x$ (where gradients are
+taken). During training the parameters hold $y$; `eval_mode()` switches them to $x$
+and `train_mode()` back, as the authors' `optimizer.eval()` / `optimizer.train()` do:
 
-    opt = gdlab.optim.ScheduleFreeAdamW(model.parameters(), lr=2.5e-3, warmup_steps=100)
-    model.train(); train_mode(opt)
-    ...  # training steps
-    model.eval(); eval_mode(opt)     # parameters now hold x: evaluate or save here
+```python
+opt = gdlab.optim.ScheduleFreeAdamW(model.parameters(), lr=2.5e-3, warmup_steps=100)
+model.train(); train_mode(opt)
+...  # training steps
+model.eval(); eval_mode(opt)     # parameters now hold x: evaluate or save here
+```
 """
 
 from __future__ import annotations
@@ -21,29 +23,37 @@ from ..base import Context, Rule, check_betas, check_eps, check_lr, check_nonneg
 class ScheduleFreeAdamW(Rule):
     r"""Schedule-free AdamW (Defazio et al. 2024, Alg. 1, in the form of the authors' reference code).
 
-    With :math:`\gamma_t = \eta\cdot\min(1, t/T_{\text{warmup}})\cdot\sqrt{1-\beta_2^t}`, weights
-    :math:`w_t = t^{\,r}\,(\max_{i\le t}\gamma_i)^{p}` (``r``, ``weight_lr_power`` = p) and
-    :math:`c_t = w_t/\sum_{i\le t} w_i`:
+    With $\gamma_t = \eta\cdot\min(1, t/T_{\text{warmup}})\cdot\sqrt{1-\beta_2^t}$, weights
+    $w_t = t^{\,r}\,(\max_{i\le t}\gamma_i)^{p}$ (`r`, `weight_lr_power` = p) and
+    $c_t = w_t/\sum_{i\le t} w_i$:
 
-    .. math::
-        v_t &\leftarrow \beta_2 v_{t-1} + (1-\beta_2) g_t^2,\qquad g_t = \nabla f(y_{t-1}) \\
-        d_t &= g_t/(\sqrt{v_t} + \epsilon) + \lambda y_{t-1} \\
-        z_t &= z_{t-1} - \gamma_t d_t \\
-        x_t &= (1-c_t)\,x_{t-1} + c_t z_t \\
-        y_t &= (1-\beta_1) z_t + \beta_1 x_t
+    $$
+    \begin{aligned}
+    v_t &\leftarrow \beta_2 v_{t-1} + (1-\beta_2) g_t^2,\qquad g_t = \nabla f(y_{t-1}) \\
+    d_t &= g_t/(\sqrt{v_t} + \epsilon) + \lambda y_{t-1} \\
+    z_t &= z_{t-1} - \gamma_t d_t \\
+    x_t &= (1-c_t)\,x_{t-1} + c_t z_t \\
+    y_t &= (1-\beta_1) z_t + \beta_1 x_t
+    \end{aligned}
+    $$
 
-    (:math:`x_0 = y_0 = z_0`). The code stores only :math:`y` (in the parameters) and :math:`z`, and
-    updates :math:`y` in place by :math:`y \leftarrow (1-c_t)y + c_t z_{t-1} + \gamma_t(\beta_1(1-c_t) - 1)d_t`,
-    which is the same recursion. :math:`x = (y - (1-\beta_1)z)/\beta_1` is recovered by :func:`eval_mode`.
-    The bias correction sits in :math:`\gamma_t` and :math:`\epsilon` is added to the raw :math:`\sqrt{v_t}`
-    (reference code; the paper's pseudo-code agrees). ``pytorch_optimizer.ScheduleFreeAdamW``
-    instead divides :math:`v` by :math:`1-\beta_2^t` and keeps :math:`\sqrt{1-\beta_2^t}` out of
-    :math:`\gamma_t`, which changes the averaging weights unless ``weight_lr_power=0``. The decay is
-    evaluated at :math:`y` and multiplied by :math:`\gamma_t`.
+    ($x_0 = y_0 = z_0$). The code stores only $y$ (in the parameters) and $z$, and
+    updates $y$ in place by $y \leftarrow (1-c_t)y + c_t z_{t-1} + \gamma_t(\beta_1(1-c_t) - 1)d_t$,
+    which is the same recursion. $x = (y - (1-\beta_1)z)/\beta_1$ is recovered by `eval_mode()`.
+    The bias correction sits in $\gamma_t$ and $\epsilon$ is added to the raw $\sqrt{v_t}$
+    (reference code; the paper's pseudo-code agrees). The decay is evaluated at $y$ and multiplied by $\gamma_t$.
 
-    Defaults: ``lr=2.5e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, warmup_steps=0, r=0,
-    weight_lr_power=2``. Buffers: ``z``, ``exp_avg_sq``: 8 bytes/param in fp32 (as Adam), plus two
-    scalars (``lr_max``, ``weight_sum``).
+    `pytorch_optimizer.ScheduleFreeAdamW` instead divides $v$ by $1-\beta_2^t$ and keeps $\sqrt{1-\beta_2^t}$ out
+    of its rate $\gamma'_t = \eta\min(1, t/T_{\text{warmup}})$. That changes three things, and the two agree only
+    when all three vanish, `weight_lr_power=0`, `eps=0` and `weight_decay=0`: the averaging weights (their
+    $\max\gamma'$ replaces $\max\gamma$); the ε, since
+    $\gamma_t\,g/(\sqrt{v}+\epsilon) = \gamma'_t\,g/(\sqrt{\hat v} + \epsilon/\sqrt{1-\beta_2^t})$ makes
+    this ε act as a larger one, $\epsilon/\sqrt{1-\beta_2^t}$, in their form (with ε = 1e-8 the runs differ by
+    about 1e-8); and the decay, $\gamma'_t\lambda y$ there against $\gamma_t\lambda y$ here, a factor
+    $\sqrt{1-\beta_2^t}$ apart (early steps decay far less here).
+
+    Buffers: `z`, `exp_avg_sq`: 8 bytes/param in fp32 (as Adam), plus two
+    scalars (`lr_max`, `weight_sum`).
     """
 
     name = "ScheduleFreeAdamW"
@@ -115,22 +125,22 @@ def _switch(optimizer, to_train: bool) -> None:
 
 
 def eval_mode(optimizer) -> None:
-    r"""Switch the parameters from :math:`y` to the averaged point :math:`x = (y - (1-\beta_1)z)/\beta_1`."""
+    r"""Switch the parameters from $y$ to the averaged point $x = (y - (1-\beta_1)z)/\beta_1$."""
     _switch(optimizer, False)
 
 
 def train_mode(optimizer) -> None:
-    r"""Switch the parameters from :math:`x` back to :math:`y = (1-\beta_1)z + \beta_1 x`."""
+    r"""Switch the parameters from $x$ back to $y = (1-\beta_1)z + \beta_1 x$."""
     _switch(optimizer, True)
 
 
 def averaged_point(y, z, beta1: float):
-    r"""NumPy face: :math:`x = (y - (1-\beta_1)z)/\beta_1` from the iterate ``y`` and the buffer ``z``."""
+    r"""NumPy face: $x = (y - (1-\beta_1)z)/\beta_1$ from the iterate `y` and the buffer `z`."""
     return (y - (1.0 - beta1) * z) / beta1
 
 
 class ScheduleFreeTorchMethods:
-    """``opt.eval()`` / ``opt.train()`` for the torch face, as in the authors' code."""
+    """`opt.eval()` / `opt.train()` for the torch face, as in the authors' code."""
 
     def eval(self):
         eval_mode(self)

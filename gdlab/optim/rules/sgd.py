@@ -2,6 +2,8 @@ r"""Gradient descent, heavy-ball momentum and Nesterov momentum, in their three 
 
 from __future__ import annotations
 
+from typing import Literal
+
 from ..base import Context, Rule, check_choice, check_lr, check_nonneg
 from ..pieces import apply_update, decoupled_weight_decay, l2_into_gradient, momentum_buffer, velocity
 
@@ -12,63 +14,69 @@ NESTEROV_FORMS = ("torch", "lookahead")
 class SGD(Rule):
     r"""Stochastic gradient descent with momentum; torch.optim.SGD's convention by default.
 
-    With :math:`g_t = \nabla f(\theta_{t-1}) + \lambda\theta_{t-1}` (coupled L2, ``weight_decay`` λ),
-    ``momentum`` μ, ``dampening`` τ and learning rate η:
+    With $g_t = \nabla f(\theta_{t-1}) + \lambda\theta_{t-1}$ (coupled L2, `weight_decay` λ),
+    `momentum` μ, `dampening` τ and learning rate η:
 
     **momentum_form="torch"** (default, torch.optim.SGD): the rate multiplies the whole buffer,
 
-    .. math::
-        b_t = \mu b_{t-1} + (1-\tau) g_t \ (b_1 = g_1), \qquad
-        \theta_t = \theta_{t-1} - \eta\,d_t,\quad d_t = b_t \ \text{or}\ g_t + \mu b_t \ \text{(Nesterov)}.
+    $$
+    b_t = \mu b_{t-1} + (1-\tau) g_t \ (b_1 = g_1), \qquad
+    \theta_t = \theta_{t-1} - \eta\,d_t,\quad d_t = b_t \ \text{or}\ g_t + \mu b_t \ \text{(Nesterov)}.
+    $$
 
     **momentum_form="polyak"** (Polyak 1964, heavy ball written with iterates):
 
-    .. math::  \theta_{t} = \theta_{t-1} - \eta g_t + \mu(\theta_{t-1} - \theta_{t-2}),\qquad \theta_{-1} = \theta_0.
+    $$
+    \theta_{t} = \theta_{t-1} - \eta g_t + \mu(\theta_{t-1} - \theta_{t-2}),\qquad \theta_{-1} = \theta_0.
+    $$
 
     **momentum_form="sutskever"** (Sutskever et al. 2013, the rate inside the velocity):
 
-    .. math::  v_t = \mu v_{t-1} - \eta g_t\ (v_0 = 0), \qquad \theta_t = \theta_{t-1} + v_t.
+    $$
+    v_t = \mu v_{t-1} - \eta g_t\ (v_0 = 0), \qquad \theta_t = \theta_{t-1} + v_t.
+    $$
 
-    The three produce the same iterates while η is constant (:math:`v_t = -\eta b_t = \theta_t - \theta_{t-1}`).
+    The three produce the same iterates while η is constant ($v_t = -\eta b_t = \theta_t - \theta_{t-1}$).
     After a change of η they differ: torch's form rescales the accumulated buffer by the new rate at
     once, the Polyak and Sutskever forms apply the new rate only to new gradients (the last two agree
     with each other). Dampening is defined for the torch form only.
 
-    **Nesterov** (``nesterov=True``, needs μ > 0 and τ = 0). ``nesterov_form="lookahead"`` is
+    **Nesterov** (`nesterov=True`, needs μ > 0 and τ = 0). `nesterov_form="lookahead"` is
     Sutskever's form of Nesterov's method: the gradient is taken at the look-ahead point
-    :math:`y_t = \theta_{t-1} + \mu v_{t-1}` and then :math:`v_t = \mu v_{t-1} - \eta\nabla f(y_t)`,
-    :math:`\theta_t = \theta_{t-1} + v_t` (with weight decay, :math:`\lambda y_t` is added to that gradient).
-    The NumPy face gives the point as ``opt.lookahead_point(x)``; the caller evaluates the gradient there
-    and passes it to ``opt(x, g)``. ``nesterov_form="torch"`` (default) is the same method
-    reparametrised so that the parameters *are* the look-ahead point :math:`\phi_t = \theta_t + \mu v_t`:
-    :math:`\phi_t = \phi_{t-1} - \eta(g_t + \mu b_t)` with the gradient at the parameters, as torch does.
-    The torch face reads ``p.grad`` at the parameters and therefore offers the torch form only.
+    $y_t = \theta_{t-1} + \mu v_{t-1}$ and then $v_t = \mu v_{t-1} - \eta\nabla f(y_t)$,
+    $\theta_t = \theta_{t-1} + v_t$ (with weight decay, $\lambda y_t$ is added to that gradient).
+    The NumPy face gives the point as `opt.lookahead_point(x)`; the caller evaluates the gradient there
+    and passes it to `opt(x, g)`. `nesterov_form="torch"` (default) is the same method
+    reparametrised so that the parameters *are* the look-ahead point $\phi_t = \theta_t + \mu v_t$:
+    $\phi_t = \phi_{t-1} - \eta(g_t + \mu b_t)$ with the gradient at the parameters, as torch does.
+    The torch face reads `p.grad` at the parameters and therefore offers the torch form only.
 
-    **Decoupled weight decay** (``decoupled_weight_decay=True``, Loshchilov & Hutter 2019): the
+    **Decoupled weight decay** (`decoupled_weight_decay=True`, Loshchilov & Hutter 2019): the
     gradient is left alone and the parameters shrink before the step, in torch.optim.AdamW's
-    convention (the decay multiplied by the current rate, applied to :math:`\theta_{t-1}`):
+    convention (the decay multiplied by the current rate, applied to $\theta_{t-1}$):
 
-    .. math::  \theta \leftarrow \theta(1-\eta\lambda),\qquad\text{then the step above with } g_t = \nabla f(\theta_{t-1}).
+    $$
+    \theta \leftarrow \theta(1-\eta\lambda),\qquad\text{then the step above with } g_t = \nabla f(\theta_{t-1}).
+    $$
 
     Without momentum and at a constant rate this is the coupled L2 step exactly,
-    :math:`(1-\eta\lambda)\theta - \eta\nabla f(\theta) = \theta - \eta(\nabla f(\theta) + \lambda\theta)`;
+    $(1-\eta\lambda)\theta - \eta\nabla f(\theta) = \theta - \eta(\nabla f(\theta) + \lambda\theta)$;
     with momentum the two differ (the decay no longer passes through the buffer), and so they do
-    under a learning-rate schedule when momentum is on. The form :math:`\theta \leftarrow (1-\lambda')\theta`
-    with no rate is the same method at a constant rate with :math:`\lambda' = \eta\lambda`. The
-    default, ``False``, is torch.optim.SGD's coupled L2. With Nesterov's look-ahead form the
+    under a learning-rate schedule when momentum is on. The form $\theta \leftarrow (1-\lambda')\theta$
+    with no rate is the same method at a constant rate with $\lambda' = \eta\lambda$. The
+    default, `False`, is torch.optim.SGD's coupled L2. With Nesterov's look-ahead form the
     decay is applied at the iterate and the gradient is taken at the look-ahead point as usual.
 
-    Defaults: ``lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False, maximize=False,
-    momentum_form="torch", nesterov_form="torch", decoupled_weight_decay=False``.
-
-    Buffers: ``momentum_buffer`` b (torch form), ``velocity`` v (Sutskever form) or ``prev_param``
-    :math:`\theta_{t-1}` (Polyak form), one parameter-sized array each when μ > 0: 4 bytes per fp32
+    Buffers: `momentum_buffer` b (torch form), `velocity` v (Sutskever form) or `prev_param`
+    $\theta_{t-1}$ (Polyak form), one parameter-sized array each when μ > 0: 4 bytes per fp32
     parameter; none (0 bytes) without momentum.
     """
 
     name = "SGD"
+    positional = ("lr", "momentum", "dampening", "weight_decay", "nesterov")  # as torch.optim.SGD
     defaults = dict(lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, maximize=False,
                     momentum_form="torch", nesterov_form="torch", decoupled_weight_decay=False)
+    hints = dict(momentum_form=Literal[MOMENTUM_FORMS], nesterov_form=Literal[NESTEROV_FORMS])
     buffers = ("momentum_buffer", "velocity", "prev_param")
     convention = ("torch.optim.SGD: the learning rate multiplies the whole buffer, the first step "
                   "sets b = g without dampening, Nesterov uses g + μb (the look-ahead form reparametrised). "
@@ -114,6 +122,16 @@ class SGD(Rule):
         # starting at mu_1 = 0 (Nesterov's convex schedule) updates it from the first step
         key = {"torch": "momentum_buffer", "sutskever": "velocity", "polyak": "prev_param"}
         return {key[form]: None}
+
+    def sparse_update(self, ctx: Context) -> None:
+        """The step for sparse gradients (torch face, one tensor at a time): the ordinary update, whose
+        operations keep a sparse gradient sparse; the momentum buffer is then sparse too, as in torch.optim.SGD.
+        Coupled weight decay would make the gradient dense and is refused; `decoupled_weight_decay=True`, which
+        shrinks the parameters instead, is taken."""
+        if ctx.group.get("weight_decay", 0.0) != 0.0 and not ctx.group.get("decoupled_weight_decay", False):
+            raise RuntimeError("weight_decay option is not compatible with sparse gradients (SGD: use "
+                               "decoupled_weight_decay=True, or weight_decay=0 for the sparse parameters' group)")
+        self.update(ctx)
 
     def _lookahead(self, hp: dict) -> bool:
         return bool(hp.get("nesterov")) and hp.get("nesterov_form", "torch") == "lookahead"

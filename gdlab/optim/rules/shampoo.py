@@ -1,9 +1,9 @@
 r"""Shampoo (Gupta, Koren & Singer 2018) and SOAP (Vyas et al. 2024): Kronecker-factored preconditioners.
 
-For a matrix parameter :math:`W\in\mathbb R^{m\times n}` both keep a left statistic
-:math:`L\in\mathbb R^{m\times m}` built from :math:`GG^\top` and a right one :math:`R\in\mathbb R^{n\times n}`
-built from :math:`G^\top G`; :math:`L\otimes R` stands in for the full :math:`mn\times mn` second
-moment. The matrix functions are in :mod:`gdlab.optim.matrix`.
+For a matrix parameter $W\in\mathbb R^{m\times n}$ both keep a left statistic
+$L\in\mathbb R^{m\times m}$ built from $GG^\top$ and a right one $R\in\mathbb R^{n\times n}$
+built from $G^\top G$; $L\otimes R$ stands in for the full $mn\times mn$ second
+moment. The matrix functions are in `gdlab.optim.matrix`.
 """
 
 from __future__ import annotations
@@ -27,39 +27,49 @@ def _check_positive(hp: dict, name: str, integer: bool = False) -> None:
 class Shampoo(Rule):
     r"""Shampoo (Gupta, Koren & Singer 2018, Alg. 1 and 2).
 
-    For a matrix :math:`W` with gradient :math:`G`:
+    For a matrix $W$ with gradient $G$:
 
-    .. math::
-        L_t &= L_{t-1} + G_tG_t^\top,\qquad R_t = R_{t-1} + G_t^\top G_t,\qquad L_0 = \epsilon I_m,\ R_0 = \epsilon I_n \\
-        W_t &= W_{t-1} - \eta\,L_t^{-1/4}\,G_t\,R_t^{-1/4}.
+    $$
+    \begin{aligned}
+    L_t &= L_{t-1} + G_tG_t^\top,\qquad R_t = R_{t-1} + G_t^\top G_t,\qquad L_0 = \epsilon I_m,\ R_0 = \epsilon I_n \\
+    W_t &= W_{t-1} - \eta\,L_t^{-1/4}\,G_t\,R_t^{-1/4}.
+    \end{aligned}
+    $$
 
-    For an order-:math:`k` tensor, one statistic per mode, :math:`H^{(i)}_t = H^{(i)}_{t-1} + G_{(i)}G_{(i)}^\top`
-    (:math:`G_{(i)}` the mode-:math:`i` unfolding), and
-    :math:`W_t = W_{t-1} - \eta\,G_t\times_1 (H^{(1)}_t)^{-1/2k}\cdots\times_k (H^{(k)}_t)^{-1/2k}`;
-    :math:`k = 2` gives the matrix case. Vectors (biases) get the diagonal AdaGrad-like form
-    :math:`h_t = h_{t-1} + g_t^2` (:math:`h_0 = \epsilon`), :math:`w_t = w_{t-1} - \eta\,g_t/\sqrt{h_t}`;
-    the paper's order-1 case would be full-matrix AdaGrad, :math:`O(d^2)` memory.
+    For an order-$k$ tensor, one statistic per mode, $H^{(i)}_t = H^{(i)}_{t-1} + G_{(i)}G_{(i)}^\top$
+    ($G_{(i)}$ the mode-$i$ unfolding), and
+    $W_t = W_{t-1} - \eta\,G_t\times_1 (H^{(1)}_t)^{-1/2k}\cdots\times_k (H^{(k)}_t)^{-1/2k}$;
+    $k = 2$ gives the matrix case. Vectors (biases) get the diagonal AdaGrad-like form
+    $h_t = h_{t-1} + g_t^2$ ($h_0 = \epsilon$), $w_t = w_{t-1} - \eta\,g_t/\sqrt{h_t}$;
+    the paper's order-1 case would be full-matrix AdaGrad, $O(d^2)$ memory.
 
-    ``exponent_override=p`` uses :math:`H^{-1/p}` for every factor instead of :math:`-1/(2k)`.
-    The paper's :math:`-1/(2k)` (:math:`-1/4` for matrices) is also the default of google-research's
-    ``scalable_shampoo`` and of ``pytorch_optimizer.Shampoo``; both offer an override
-    (``exponent_override``, ``inverse_exponent_override``), and :math:`p = 2`, an inverse *square* root of each
+    `exponent_override=p` uses $H^{-1/p}$ for every factor instead of $-1/(2k)$.
+    The paper's $-1/(2k)$ ($-1/4$ for matrices) is also the default of google-research's
+    `scalable_shampoo` and of `pytorch_optimizer.Shampoo`; both offer an override
+    (`exponent_override`, `inverse_exponent_override`), and $p = 2$, an inverse *square* root of each
     factor, is what recovers Newton's step on a Kronecker-factored quadratic (the chapter *Beyond Adam*).
-    ``update_freq=f`` recomputes the inverse roots only at steps :math:`1, 1+f, 1+2f, \dots` (the statistics
+    `update_freq=f` recomputes the inverse roots only at steps $1, 1+f, 1+2f, \dots$ (the statistics
     are updated every step).
-    Roots are computed by eigendecomposition in the parameter's dtype.
+    Roots are computed by eigendecomposition in the parameter's dtype, with the eigenvalues clamped below at ε
+    (the paper's regulariser: $H_0 = \epsilon I$ makes every statistic $\succeq \epsilon I$ in exact arithmetic,
+    so the clamp changes nothing there). In float32 it matters: a rank-one gradient (one example, or a
+    least-squares layer fed one input) gives $H = \epsilon I + gg^\top$, whose entries near $\lVert g\rVert^2$
+    are rounded to $2^{-24}\lVert g\rVert^2$, far above ε, so the float32 statistic has eigenvalues below ε and
+    even negative ones; unclamped, their $-1/(2k)$ power is NaN, and the next step's `linalg.eigh` fails on it.
+    A complex parameter is updated as its real view (one more mode of size 2).
 
-    Defaults: ``lr=0.1, eps=1e-4, update_freq=1``. Buffers per :math:`m\times n` matrix: two statistics
-    and two roots, :math:`2(m^2 + n^2)` numbers (:math:`8(m^2+n^2)` bytes in fp32); vectors: one
+    Buffers per $m\times n$ matrix: two statistics
+    and two roots, $2(m^2 + n^2)$ numbers ($8(m^2+n^2)$ bytes in fp32); vectors: one
     accumulator (4 bytes/param).
     """
 
     name = "Shampoo"
     defaults = dict(lr=0.1, eps=1e-4, update_freq=1, exponent_override=None, maximize=False)
+    hints = dict(exponent_override=float | None)
     buffers = ("stat_i", "root_i", "sum_sq")
     convention = ("Gupta et al. 2018: sums (no EMA) from εI, roots −1/(2k) for order-k tensors (−1/4 for "
                   "matrices, also scalable_shampoo's and pytorch_optimizer's default); vectors use diagonal AdaGrad; "
-                  "exponent_override=2 gives −1/2.")
+                  "exponent_override=2 gives −1/2; eigenvalues clamped below at ε before the root.")
     cite = "gupta2018shampoo"
 
     def validate(self, hp: dict) -> None:
@@ -98,7 +108,7 @@ class Shampoo(Rule):
                 stat = s[f"stat_{mode}"]
                 ops.add_([stat], [ops.matmul(gm, ops.transpose(gm))])       # H ← H + G₍ᵢ₎G₍ᵢ₎ᵀ
                 if refresh:
-                    ops.copy_([s[f"root_{mode}"]], [inverse_root(ops, stat, root)])
+                    ops.copy_([s[f"root_{mode}"]], [inverse_root(ops, stat, root, floor=hp["eps"])])  # H ≥ εI
                 d = mode_product(ops, d, s[f"root_{mode}"], mode)           # G ×ᵢ H^{-1/2k}
             ops.add_([p], [d], alpha=-hp["lr"])                             # W ← W − η · preconditioned G
 
@@ -106,42 +116,45 @@ class Shampoo(Rule):
 class SOAP(Rule):
     r"""SOAP, "Shampoo with Adam in the Preconditioner's eigenbasis" (Vyas et al. 2024, Alg. 1).
 
-    For a matrix :math:`W` (other shapes of order :math:`\ge 2` are viewed as :math:`(d_0, -1)`):
+    For a matrix $W$ (other shapes of order $\ge 2$ are viewed as $(d_0, -1)$):
 
-    .. math::
-        L_t &= \beta_s L_{t-1} + (1-\beta_s) G_tG_t^\top,\qquad R_t = \beta_s R_{t-1} + (1-\beta_s) G_t^\top G_t \\
-        Q_L, Q_R &\leftarrow \text{eigenvectors of } L_t, R_t \quad\text{at steps } 1, 1+f, 1+2f,\dots \\
-        G'_t &= Q_L^\top G_t Q_R,\qquad M_t = \beta_1 M_{t-1} + (1-\beta_1) G_t,\qquad
-        V_t = \beta_2 V_{t-1} + (1-\beta_2)\,G'^{\,2}_t \\
-        N_t &= Q_L\,\frac{Q_L^\top M_t Q_R}{\sqrt{V_t} + \epsilon}\,Q_R^\top \\
-        W_t &= W_{t-1} - \eta\,\frac{\sqrt{1-\beta_2^t}}{1-\beta_1^t}\,N_t - \eta\lambda W_{t-1}'
+    $$
+    \begin{aligned}
+    L_t &= \beta_s L_{t-1} + (1-\beta_s) G_tG_t^\top,\qquad R_t = \beta_s R_{t-1} + (1-\beta_s) G_t^\top G_t \\
+    Q_L, Q_R &\leftarrow \text{eigenvectors of } L_t, R_t \quad\text{at steps } 1, 1+f, 1+2f,\dots \\
+    G'_t &= Q_L^\top G_t Q_R,\qquad M_t = \beta_1 M_{t-1} + (1-\beta_1) G_t,\qquad
+    V_t = \beta_2 V_{t-1} + (1-\beta_2)\,G'^{\,2}_t \\
+    N_t &= Q_L\,\frac{Q_L^\top M_t Q_R}{\sqrt{V_t} + \epsilon}\,Q_R^\top \\
+    W_t &= W_{t-1} - \eta\,\frac{\sqrt{1-\beta_2^t}}{1-\beta_1^t}\,N_t - \eta\lambda W_{t-1}'
+    \end{aligned}
+    $$
 
-    i.e. Adam run in the rotating eigenbasis of Shampoo's factors: :math:`M` is kept in the original
-    coordinates and rotated at each step, :math:`V` lives in the rotated coordinates and is not
+    i.e. Adam run in the rotating eigenbasis of Shampoo's factors: $M$ is kept in the original
+    coordinates and rotated at each step, $V$ lives in the rotated coordinates and is not
     re-rotated when the basis changes (as in the paper). The decay is decoupled and applied after the
-    step, :math:`W \leftarrow W(1-\eta\lambda)`, and :math:`\epsilon` is added to the raw :math:`\sqrt V`,
+    step, $W \leftarrow W(1-\eta\lambda)$, and $\epsilon$ is added to the raw $\sqrt V$,
     both as in the authors' code. Vectors (1-D) run plain Adam in that form.
 
-    State for an :math:`m\times n` matrix: :math:`M` and :math:`V` (:math:`2mn` numbers), the factors
-    :math:`L, R` and their eigenbases :math:`Q_L, Q_R` (:math:`2(m^2+n^2)` numbers), i.e.
-    :math:`8 + 8(m^2+n^2)/(mn)` bytes per parameter in fp32; vectors: 8 bytes per parameter, as Adam.
+    State for an $m\times n$ matrix: $M$ and $V$ ($2mn$ numbers), the factors
+    $L, R$ and their eigenbases $Q_L, Q_R$ ($2(m^2+n^2)$ numbers), i.e.
+    $8 + 8(m^2+n^2)/(mn)$ bytes per parameter in fp32; vectors: 8 bytes per parameter, as Adam.
 
     Differences from the authors' code: the basis is always refreshed by a full eigendecomposition
     (they use one step of power iteration with QR after the first), the first step updates the weights
     (theirs only initialises the statistics), and no dimension merging or size cap is applied.
-    ``pytorch_optimizer.SOAP`` follows the authors' code. When a factor is rank-deficient (an
-    :math:`m\times n` gradient at the first refresh makes :math:`GG^\top` or :math:`G^\top G` singular) and
+    `pytorch_optimizer.SOAP` follows the authors' code. When a factor is rank-deficient (an
+    $m\times n$ gradient at the first refresh makes $GG^\top$ or $G^\top G$ singular) and
     its null space has dimension 2 or more, the eigenbasis there is not unique, and any two
     implementations (or two LAPACK builds) can take different SOAP steps from the same history.
 
-    Defaults: ``lr=3e-3, betas=(0.95, 0.95), shampoo_beta=None`` (= :math:`\beta_2`),
-    ``eps=1e-8, weight_decay=0.01, precondition_frequency=10``. Buffers per :math:`m\times n` matrix:
-    :math:`M, V` (:math:`2mn`), :math:`L, R, Q_L, Q_R` (:math:`2m^2 + 2n^2`).
+    `shampoo_beta=None` means $\beta_s = \beta_2$. Buffers per $m\times n$ matrix:
+    $M, V$ ($2mn$), $L, R, Q_L, Q_R$ ($2m^2 + 2n^2$).
     """
 
     name = "SOAP"
     defaults = dict(lr=3e-3, betas=(0.95, 0.95), shampoo_beta=None, eps=1e-8, weight_decay=0.01,
                     precondition_frequency=10, maximize=False)
+    hints = dict(shampoo_beta=float | None)
     buffers = ("exp_avg", "exp_avg_sq", "left", "right", "q_left", "q_right")
     convention = ("Vyas et al. 2024: Adam in the eigenbasis of EMA'd Shampoo factors, basis refreshed every "
                   "precondition_frequency steps by eigh, ε on the raw √V, decay θ(1 − ηλ) after the step.")

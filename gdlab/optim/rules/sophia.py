@@ -1,31 +1,33 @@
 r"""Sophia (Liu, Li, Hall, Liang & Ma 2023): clipped, diagonally preconditioned momentum.
 
-The rule itself only needs a diagonal Hessian estimate :math:`\hat h` now and then. Two
+The rule itself only needs a diagonal Hessian estimate $\hat h$ now and then. Two
 estimators are provided for the torch face (torch is imported only when they are called):
 
-* :func:`hutchinson` -- :math:`\hat h = u\odot(\nabla^2 L\,u)`, :math:`u\sim\mathcal N(0, I)`,
-  one Hessian-vector product by double backpropagation; unbiased for :math:`\operatorname{diag}\nabla^2 L`;
-* :func:`gauss_newton_bartlett` -- :math:`\hat h = B\cdot\hat g\odot\hat g`, where :math:`\hat g` is the
+* `hutchinson()` -- $\hat h = u\odot(\nabla^2 L\,u)$, $u\sim\mathcal N(0, I)$,
+  one Hessian-vector product by double backpropagation; unbiased for $\operatorname{diag}\nabla^2 L$;
+* `gauss_newton_bartlett()` -- $\hat h = B\cdot\hat g\odot\hat g$, where $\hat g$ is the
   gradient of the mean loss on labels *sampled from the model's own softmax* (no extra forward).
 
-Training loop (an estimate every ``update_period`` = k steps, as in the paper's Alg. 3)::
+Training loop (an estimate every `update_period` = k steps, as in the paper's Alg. 3):
 
-    opt = gdlab.optim.Sophia(model.parameters(), lr=1e-4)
-    k = opt.defaults["update_period"]
-    for t, (x, y) in enumerate(loader):
-        opt.zero_grad()
-        logits = model(x)
-        loss = F.cross_entropy(logits, y)
-        if t % k == 0:
-            gauss_newton_bartlett(opt, logits)   # keeps the graph for the backward below
-        loss.backward()
-        opt.step()                               # folds the pending estimate into h, then steps
+```python
+opt = gdlab.optim.Sophia(model.parameters(), lr=1e-4)
+k = opt.defaults["update_period"]
+for t, (x, y) in enumerate(loader):
+    opt.zero_grad()
+    logits = model(x)
+    loss = F.cross_entropy(logits, y)
+    if t % k == 0:
+        gauss_newton_bartlett(opt, logits)   # keeps the graph for the backward below
+    loss.backward()
+    opt.step()                               # folds the pending estimate into h, then steps
 
-    # with Hutchinson's estimator instead, which also writes p.grad:
-    #   if t % k == 0: hutchinson(opt, loss)
-    #   else:          loss.backward()
+# with Hutchinson's estimator instead, which also writes p.grad:
+#   if t % k == 0: hutchinson(opt, loss)
+#   else:          loss.backward()
+```
 
-On the NumPy face the estimate is passed with the step: ``opt(x, g, k, hessian=h_hat)``.
+On the NumPy face the estimate is passed with the step: `opt(x, g, k, hessian=h_hat)`.
 """
 
 from __future__ import annotations
@@ -43,27 +45,30 @@ _PENDING = "hessian_estimate"
 class Sophia(Rule):
     r"""Sophia (Liu et al. 2023, Alg. 3).
 
-    .. math::
-        m_t &\leftarrow \beta_1 m_{t-1} + (1-\beta_1) g_t \\
-        h_t &\leftarrow \beta_2 h_{t-k} + (1-\beta_2)\hat h_t \quad\text{when an estimate } \hat h_t
-              \text{ is given (every } k \text{ steps), else } h_t = h_{t-1} \\
-        \theta_t &\leftarrow \theta_{t-1}(1-\eta\lambda) \\
-        \theta_t &\leftarrow \theta_t - \eta\,\operatorname{clip}\Bigl(\frac{m_t}{\max(\gamma h_t, \epsilon)}, 1\Bigr)
+    $$
+    \begin{aligned}
+    m_t &\leftarrow \beta_1 m_{t-1} + (1-\beta_1) g_t \\
+    h_t &\leftarrow \beta_2 h_{t-k} + (1-\beta_2)\hat h_t \quad\text{when an estimate } \hat h_t
+    \text{ is given} \\
+    &\qquad \text{(every } k \text{ steps), else } h_t = h_{t-1} \\
+    \theta_t &\leftarrow \theta_{t-1}(1-\eta\lambda) \\
+    \theta_t &\leftarrow \theta_t - \eta\,\operatorname{clip}\Bigl(\frac{m_t}{\max(\gamma h_t, \epsilon)}, 1\Bigr)
+    \end{aligned}
+    $$
 
-    with :math:`\operatorname{clip}(z, 1) = \max(\min(z, 1), -1)` per coordinate. Where the curvature
-    estimate is small or negative the step is :math:`\pm\eta` (sign momentum); where it is large the
-    step is a Newton-like :math:`\eta\,m/(\gamma h)`.
+    with $\operatorname{clip}(z, 1) = \max(\min(z, 1), -1)$ per coordinate. Where the curvature
+    estimate is small or negative the step is $\pm\eta$ (sign momentum); where it is large the
+    step is a Newton-like $\eta\,m/(\gamma h)$.
 
-    The authors' code writes the same step as :math:`\operatorname{sign}(m)\min(|m|/(\rho B h + 10^{-15}), 1)`,
-    with :math:`\gamma = \rho B` folding in the batch size :math:`B`; ``gamma`` here is the paper's
-    :math:`\gamma` and must include :math:`B` if the estimates do not. ``pytorch_optimizer.SophiaH`` uses
+    The authors' code writes the same step as $\operatorname{sign}(m)\min(|m|/(\rho B h + 10^{-15}), 1)$,
+    with $\gamma = \rho B$ folding in the batch size $B$; `gamma` here is the paper's
+    $\gamma$ and must include $B$ if the estimates do not. `pytorch_optimizer.SophiaH` uses
     Hutchinson's estimate internally and a different clipping form.
 
-    Defaults: ``lr=1e-4, betas=(0.965, 0.99), gamma=0.01, eps=1e-12, weight_decay=0.1,
-    update_period=10`` (``update_period`` is read by the training loop, not by the step).
-    Buffers: ``exp_avg``, ``hessian``: 8 bytes/param in fp32. Torch face: an estimate is handed to
-    the optimizer by storing it in ``optimizer.state[p]["hessian_estimate"]`` (what :func:`hutchinson`
-    and :func:`gauss_newton_bartlett` do); the next :meth:`step` folds it into :math:`h` and clears it.
+    `update_period` is read by the training loop (see the module's example), not by the step.
+    Buffers: `exp_avg`, `hessian`: 8 bytes/param in fp32. Torch face: an estimate is handed to
+    the optimizer by storing it in `optimizer.state[p]["hessian_estimate"]` (what `hutchinson()`
+    and `gauss_newton_bartlett()` do); the next `step()` folds it into $h$ and clears it.
     """
 
     name = "Sophia"
@@ -87,7 +92,7 @@ class Sophia(Rule):
             raise ValueError(f"Invalid update_period value: update_period={k} (expected an integer >= 1)")
 
     def init_state(self, ops, p, hp):
-        return {"exp_avg": ops.zeros_like(p), "hessian": ops.zeros_like(p), _PENDING: None}
+        return {"exp_avg": ops.zeros_like(p), "hessian": ops.zeros_like(p)}  # (+ _PENDING while one waits)
 
     def update(self, ctx: Context) -> None:
         ops, hp = ctx.ops, ctx.group
@@ -107,7 +112,7 @@ class Sophia(Rule):
                 est = [np.asarray(e, dtype=h.dtype).reshape(h.shape) for e, h in zip(est, hs)]
             ops.lerp_(hs, est, 1.0 - b2)
             for i in fresh:
-                ctx.states[i][_PENDING] = None
+                del ctx.states[i][_PENDING]  # consumed: the state holds tensors only, as torch.optim's does
         m = ctx.buffer("exp_avg")
         ops.lerp_(m, ctx.grads, 1.0 - b1)                   # m ← β₁m + (1−β₁)g
         decoupled_weight_decay(ctx)                         # θ ← θ(1 − ηλ)
@@ -127,10 +132,10 @@ def _trainable(optimizer):
 
 
 def set_hessian_estimate(optimizer, estimates, params=None) -> None:
-    r"""Hand diagonal Hessian estimates :math:`\hat h` (one tensor per parameter) to a torch Sophia.
+    r"""Hand diagonal Hessian estimates $\hat h$ (one tensor per parameter) to a torch Sophia.
 
-    ``params`` defaults to every trainable parameter of the optimizer, in group order. The next
-    ``step()`` folds them into :math:`h` and clears them.
+    `params` defaults to every trainable parameter of the optimizer, in group order. The next
+    `step()` folds them into $h$ and clears them.
     """
     from ..ops import TorchOps
 
@@ -148,13 +153,13 @@ def set_hessian_estimate(optimizer, estimates, params=None) -> None:
 
 
 def hutchinson(optimizer, loss, generator=None, distribution: str = "gaussian", set_grad: bool = True):
-    r"""Hutchinson's estimate :math:`\hat h = u\odot(\nabla^2 L\, u)` for every parameter of ``optimizer``.
+    r"""Hutchinson's estimate $\hat h = u\odot(\nabla^2 L\, u)$ for every parameter of `optimizer`.
 
-    :math:`u\sim\mathcal N(0, I)` (the paper's choice) or Rademacher (``distribution="rademacher"``);
-    either way :math:`\mathbb E[u\odot Hu] = \operatorname{diag} H`. One Hessian-vector product:
-    :math:`g = \nabla L` with ``create_graph=True``, then :math:`Hu = \nabla(g^\top u)`. The estimates are
-    left pending in ``optimizer.state[p]["hessian_estimate"]``; with ``set_grad=True`` the gradient
-    just computed is also written to ``p.grad`` (so no second ``loss.backward()`` is needed).
+    $u\sim\mathcal N(0, I)$ (the paper's choice) or Rademacher (`distribution="rademacher"`);
+    either way $\mathbb E[u\odot Hu] = \operatorname{diag} H$. One Hessian-vector product:
+    $g = \nabla L$ with `create_graph=True`, then $Hu = \nabla(g^\top u)$. The estimates are
+    left pending in `optimizer.state[p]["hessian_estimate"]`; with `set_grad=True` the gradient
+    just computed is also written to `p.grad` (so no second `loss.backward()` is needed).
     Returns the list of estimates.
     """
     import torch
@@ -181,13 +186,13 @@ def hutchinson(optimizer, loss, generator=None, distribution: str = "gaussian", 
 
 
 def gauss_newton_bartlett(optimizer, logits, generator=None):
-    r"""The Gauss–Newton–Bartlett estimate :math:`\hat h = B\cdot\hat g\odot\hat g` (Liu et al. 2023, Alg. 2).
+    r"""The Gauss–Newton–Bartlett estimate $\hat h = B\cdot\hat g\odot\hat g$ (Liu et al. 2023, Alg. 2).
 
-    Labels :math:`\hat y_b` are sampled from :math:`\operatorname{softmax}(\text{logits}_b)`;
-    :math:`\hat g = \nabla_\theta\,\frac1B\sum_b \ell(\text{logits}_b, \hat y_b)` with the cross-entropy
-    :math:`\ell`. By Bartlett's identity, :math:`B\,\mathbb E[\hat g\odot\hat g]` is the diagonal of the
-    Gauss–Newton matrix. ``logits`` has shape ``(B, classes)`` (or ``(..., classes)``, flattened) and
-    must still hold its graph; the graph is retained for the caller's own ``backward``.
+    Labels $\hat y_b$ are sampled from $\operatorname{softmax}(\text{logits}_b)$;
+    $\hat g = \nabla_\theta\,\frac1B\sum_b \ell(\text{logits}_b, \hat y_b)$ with the cross-entropy
+    $\ell$. By Bartlett's identity, $B\,\mathbb E[\hat g\odot\hat g]$ is the diagonal of the
+    Gauss–Newton matrix. `logits` has shape `(B, classes)` (or `(..., classes)`, flattened) and
+    must still hold its graph; the graph is retained for the caller's own `backward`.
     Returns the list of estimates (also left pending in the optimizer's state).
     """
     import torch
@@ -207,7 +212,7 @@ def gauss_newton_bartlett(optimizer, logits, generator=None):
 
 
 class SophiaTorchMethods:
-    """Methods for the torch face of Sophia: ``opt.hutchinson(loss)``, ``opt.gauss_newton_bartlett(logits)``."""
+    """Methods for the torch face of Sophia: `opt.hutchinson(loss)`, `opt.gauss_newton_bartlett(logits)`."""
 
     def hutchinson(self, loss, generator=None, distribution: str = "gaussian", set_grad: bool = True):
         return hutchinson(self, loss, generator, distribution, set_grad)
