@@ -39,6 +39,7 @@ def _run_pair(name: str, kwargs: dict, dtype, steps: int = 20, shapes=SHAPES):
     comp = [p.clone() for p in p0]
     opt_e = getattr(gopt, name)(eager, **kwargs)
     opt_c = getattr(gopt, name)(comp, compile=True, **kwargs)
+    opt_c.compile_engine = "per-tensor"  # this file tests compiled.py; the flat engine is tested in test_fused.py
     sch_e = torch.optim.lr_scheduler.StepLR(opt_e, step_size=5, gamma=0.5)
     sch_c = torch.optim.lr_scheduler.StepLR(opt_c, step_size=5, gamma=0.5)
     for _ in range(steps):
@@ -89,6 +90,7 @@ def test_chunked_group_matches_eager():
     eager, comp = [p.clone() for p in p0], [p.clone() for p in p0]
     opt_e = gopt.Adam(eager, lr=0.05)
     opt_c = gopt.Adam(comp, lr=0.05, compile=True)
+    opt_c.compile_engine = "per-tensor"
     opt_c._compiled = CompiledStep(opt_c.rule, chunk=4)  # 9 tensors -> 3 chunks of 3
     graphs = _unique_graphs()
     for _ in range(5):

@@ -1,0 +1,545 @@
+r"""The fused path: a rule's one definition compiled into one loop over a flat buffer.
+
+torch's ``fused=True`` Adam is a hand-written kernel that walks every parameter of a group once and updates the
+parameter and both moments in the same pass. :class:`FusedStep` gets the same memory traffic out of the rule's
+own :meth:`~gdlab.optim.base.Rule.update`, unchanged:
+
+* **Flat buffers.** The parameters of a group are packed, per dtype and device, into one contiguous tensor, and
+  each parameter becomes a view of its slice (``p.data`` is re-pointed; the ``Parameter`` objects, their shapes
+  and the model's ``state_dict()`` are unchanged). Each buffer of the rule (Adam's ``exp_avg``, ``exp_avg_sq``)
+  is packed the same way, and the optimizer's per-parameter state holds views of it, so ``state_dict()`` has the
+  keys and shapes it had. A rule that updates every coordinate on its own can then be run on the flat tensor as
+  if it were a group of one parameter: one graph, one loop, whatever the number of tensors.
+* **Gradients.** When the gradients are already views of the flat gradient buffer (after
+  ``zero_grad(set_to_none=False)`` autograd accumulates into them in place), the step reads that buffer and
+  copies nothing. Otherwise they are gathered into it with one ``torch.cat`` and, once, re-pointed to views of
+  it; if the next step finds them replaced again (``zero_grad()`` sets them to ``None``), the engine stops
+  re-pointing and just gathers.
+* **One trace.** The rule's step on the flat tensors is traced once by ``torch.compile`` (Inductor: C++ on CPU,
+  Triton on GPU). The step count and every float hyperparameter (lr, betas, ε, weight decay) enter as
+  *symbolic* floats, so a scheduler that changes any of them, at every step, reuses the same compiled code. A
+  branch of the rule on a value (``if weight_decay == 0``) becomes a guard: crossing it (a decay switched on)
+  compiles a second variant once. Strings, booleans and ``None`` options are constants of the trace.
+
+Which rules take the flat path is checked, not listed: :func:`is_elementwise` runs three eager float64 steps of
+the rule on a group of tensors and on their concatenation and accepts the rule when both give the same numbers
+and the rule keeps a buffer of the parameter's shape only. Rules with per-tensor reductions (LAMB's and LARS's
+trust ratios, AdamP's projection), factored moments (Adafactor), matrices (Shampoo, SOAP, Muon), quantized
+buffers (Adam8bit) or state written to the group (schedule-free AdamW) fail the check and run through the
+per-tensor compiled step (:class:`gdlab.optim.compiled.CompiledStep`), which is correct for them.
+:attr:`FusedStep.route` says which path a group took and why.
+
+A step that does not fit runs the rule eagerly on the ordinary per-parameter views, with the same result:
+parameters without a gradient this step, parameters at different step counts, a lazy buffer still ``None``
+(SGD's momentum at ``t = 1``), statistics tracking or extra inputs. Where ``torch.compile`` is unavailable or
+fails, the flat buffers are kept and the rule runs eagerly on them (still one pass per operation instead of one
+per tensor); the reason is kept in :attr:`FusedStep.fallback_reason` and warned about once.
+
+Saving one parameter on its own with ``torch.save(p)`` writes the whole flat storage it is a view of (torch
+saves storages); ``model.state_dict()`` and the optimizer's ``state_dict()`` share it, so a checkpoint is
+written once, at its usual size.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import types
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from .base import Context, Rule
+from .compiled import TracingOps
+
+_counter = itertools.count()
+
+#: keys of a param group that are not hyperparameters of the rule
+_NOT_HYPER = ("params", "foreach", "param_names")
+
+
+# --- deciding: is the rule elementwise? --------------------------------------------------------------------------
+def is_elementwise(rule: Rule, hyper: dict) -> tuple[bool, str]:
+    r"""Whether ``rule`` with hyperparameters ``hyper`` may run on a flat concatenation of its parameters.
+
+    Three eager float64 steps on four tensors of different shapes and scales (one above the sizes under which
+    some rules keep a plain buffer), as a group of four and as one flat tensor, once with random gradients and
+    once with first gradients orthogonal, row by row, to their parameters (the scale-invariant case in which
+    AdamP changes its update); accepted when the parameters and buffers agree to :math:`10^{-12}` relative (both runs do the
+    same elementwise arithmetic in the same order, so they agree to a few units of float64 rounding, while a
+    per-tensor norm changes the numbers at the first digit), every buffer has its parameter's shape, and the
+    rule leaves its group unchanged. Returns ``(accepted, reason)``.
+    """
+    from .ops import TorchOps
+
+    ops = TorchOps(foreach=False)
+    group0 = dict(hyper)
+    group0["lr"] = _as_float(group0.get("lr", 1e-2)) or 1e-2
+    for orthogonal in (False, True):
+        why = _probe(rule, ops, group0, orthogonal)
+        if why is not None:
+            return False, why
+    return True, "elementwise"
+
+
+def _probe(rule: Rule, ops, group0: dict, orthogonal: bool) -> str | None:
+    """One run of :func:`is_elementwise`'s comparison: ``None`` when it passes, else the reason."""
+    gen = torch.Generator().manual_seed(1)
+    shapes = [(6, 4), (7,), (3, 5), (64, 72)]
+    scales = [1.0, 30.0, 0.02, 3.0]  # per-tensor norms differ widely, so a norm-based rule cannot pass by chance
+    p0 = [torch.randn(s, generator=gen, dtype=torch.float64) * c for s, c in zip(shapes, scales)]
+    grads = [[torch.randn(s, generator=gen, dtype=torch.float64) * c for s, c in zip(shapes, scales)]
+             for _ in range(3)]
+    if orthogonal:
+        for i, (p, g) in enumerate(zip(p0, grads[0])):
+            rows_p, rows_g = p.reshape(p.shape[0], -1), g.reshape(p.shape[0], -1)
+            if p.ndim == 1:
+                rows_p, rows_g = p.reshape(1, -1), g.reshape(1, -1)
+            unit = rows_p / rows_p.norm(dim=1, keepdim=True)
+            grads[0][i] = (rows_g - (rows_g * unit).sum(dim=1, keepdim=True) * unit).reshape(p.shape)
+
+    def run(params, grad_steps):
+        group = dict(group0)
+        before = dict(group)
+        states = [rule.init_state(ops, p, group) for p in params]
+        for t, gs in enumerate(grad_steps, start=1):
+            rule.update(Context(ops=ops, params=params, grads=gs, states=states, steps=[t] * len(params),
+                                group=group))
+        return states, group == before
+
+    try:
+        apart = [p.clone() for p in p0]
+        states_a, clean_a = run(apart, grads)
+        flat = torch.cat([p.reshape(-1) for p in p0])
+        states_f, clean_f = run([flat], [[torch.cat([g.reshape(-1) for g in gs])] for gs in grads])
+    except Exception as exc:  # noqa: BLE001 - a rule that cannot run on a flat vector is not elementwise
+        return f"the rule cannot run on one flat vector ({type(exc).__name__})"
+    if not (clean_a and clean_f):
+        return "the rule writes into its param group"
+    if not _close(torch.cat([p.reshape(-1) for p in apart]), flat):
+        return "the update is not elementwise (it couples coordinates, e.g. through a per-tensor norm)"
+    names = _buffer_names(states_a[0])
+    if names != _buffer_names(states_f[0]):
+        return "the rule keeps different buffers for a flat vector"
+    for k in names:
+        parts = [s[k] for s in states_a]
+        if any(not isinstance(b, torch.Tensor) or b.shape != p.shape for b, p in zip(parts, apart)):
+            return f"buffer {k!r} does not have its parameter's shape"
+        if not _close(torch.cat([b.reshape(-1) for b in parts]), states_f[0][k]):
+            return f"buffer {k!r} is not elementwise"
+    return None
+
+
+def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    if a.is_floating_point():
+        both_nan = torch.isnan(a) & torch.isnan(b)
+        ok = torch.isclose(a, b, rtol=1e-12, atol=1e-12 * float(a.abs().max().clamp_min(1.0))) | both_nan
+        return bool(ok.all())
+    return bool(torch.equal(a, b))
+
+
+class _FlatOps(TracingOps):
+    """:class:`~gdlab.optim.compiled.TracingOps` for a trace whose hyperparameters are symbolic floats.
+
+    Inductor turns a symbolic float into a kernel input when it meets it in a binary operation (``x * c``,
+    ``x.mul_(c)``) but bakes it in (with a guard, so a recompile at its next value) when it is the weight of
+    ``lerp`` or the ``value`` of ``addcmul``. The interpolation is therefore written as ``x + w (y − x)``, the
+    formula ``torch.lerp`` itself uses for ``|w| < ½`` (above, it rounds differently by at most one unit in
+    the last place).
+    """
+
+    def lerp_(self, xs, ys, w):
+        for x, y, c in zip(xs, ys, self._each(w, len(xs))):
+            x.add_((y - x) * c)
+        return xs
+
+    def lerp(self, xs, ys, w):
+        return [x + (y - x) * c for x, y, c in zip(xs, ys, self._each(w, len(xs)))]
+
+
+# --- the compiled function --------------------------------------------------------------------------------------
+def _flat_template(rule, spec, ops, names, params, grads, buffers, t, lr, *floats):
+    """One step of ``rule`` on a group of flat tensors (one per dtype/device bucket): the function compiled.
+
+    The hyperparameters arrive as ``spec`` (their structure, with the constants of the trace) and ``floats``
+    (0-d float64 tensors for the other float values); the step count ``t`` is a 0-d integer tensor and ``lr`` a
+    0-d float64 tensor. Each float is read with ``.item()`` inside the graph, an unbacked symbolic float: its
+    value is never baked in, so no new value recompiles. What the rule may branch on is asserted for it from
+    the value's class, which is part of ``spec`` (``wd != 0``, ``0 < β < 1``): ``if weight_decay == 0`` is
+    then decided at trace time. The rule may replace a buffer instead of updating it in place; the new tensors
+    are returned and copied back by the caller.
+    """
+    step = t.item()
+    torch._check(step >= 1)
+    values = []
+    for x, cls in zip(floats, _classes(spec)):
+        u = x.item()
+        torch._check(u != 0.0)
+        torch._check(u != 1.0)
+        if cls == "neg":
+            torch._check(u < 0.0)
+        else:
+            torch._check(u > 0.0)
+            if cls == "unit":
+                torch._check(u < 1.0)
+            else:
+                torch._check(u > 1.0)
+        values.append(u)
+    n = len(params)
+    group = _rebuild(spec, values)
+    group["lr"] = lr
+    states = [{name: buffers[k][i] for k, name in enumerate(names)} for i in range(n)]
+    ctx = Context(ops=ops, params=params, grads=grads, states=states, steps=[step] * n, group=group)
+    rule.update(ctx)
+    return [[s[name] for s in states] for name in names]
+
+
+class _Slot:
+    """Where the ``i``-th traced float goes in a hyperparameter spec, and its class (``neg``, ``unit``: in
+    (0, 1), ``big``: above 1)."""
+
+    __slots__ = ("cls", "i")
+
+    def __init__(self, i: int, cls: str):
+        self.i, self.cls = i, cls
+
+    def __eq__(self, other):
+        return isinstance(other, _Slot) and (other.i, other.cls) == (self.i, self.cls)
+
+    def __hash__(self):
+        return hash(("slot", self.i, self.cls))
+
+    def __repr__(self):
+        return f"<float {self.i}: {self.cls}>"
+
+
+def _classes(spec: tuple) -> list[str]:
+    out: list[_Slot] = []
+
+    def walk(s):
+        if isinstance(s, _Slot):
+            out.append(s)
+        elif s[0] in ("tuple", "list"):
+            for x in s[1]:
+                walk(x)
+
+    for _, s in spec:
+        walk(s)
+    return [s.cls for s in sorted(out, key=lambda s: s.i)]
+
+
+def _split(hp: dict) -> tuple[tuple, list[float]]:
+    """``hp`` (without lr) as a hashable spec and its symbolic floats.
+
+    A float equal to 0 or 1 stays in the spec: rules branch on such values (``weight_decay == 0`` switches the
+    decay off) and dynamo would specialize them anyway, so they are constants of the trace and part of its key.
+    """
+    floats: list[float] = []
+
+    def walk(v):
+        if isinstance(v, float) and v not in (0.0, 1.0) and math.isfinite(v):
+            floats.append(v)
+            return _Slot(len(floats) - 1, "neg" if v < 0 else "unit" if v < 1 else "big")
+        if isinstance(v, tuple):
+            return ("tuple", tuple(walk(x) for x in v))
+        if isinstance(v, list):
+            return ("list", tuple(walk(x) for x in v))
+        return ("value", v)
+
+    spec = tuple((k, walk(v)) for k, v in sorted(hp.items()) if k != "lr")
+    return spec, floats
+
+
+def _rebuild(spec: tuple, floats: tuple) -> dict:
+    def back(s):
+        if isinstance(s, _Slot):
+            return floats[s.i]
+        kind, v = s
+        if kind == "tuple":
+            return tuple(back(x) for x in v)
+        if kind == "list":
+            return [back(x) for x in v]
+        return v
+
+    return {k: back(s) for k, s in spec}
+
+
+def _fresh_copy(fn: Callable) -> Callable:
+    """A copy of ``fn`` with its own code object, hence its own torch.compile cache and recompile budget."""
+    code = fn.__code__.replace(co_name=f"{fn.__name__}_{next(_counter)}")
+    return types.FunctionType(code, fn.__globals__, code.co_name, fn.__defaults__, fn.__closure__)
+
+
+# --- the flat layout of one bucket ------------------------------------------------------------------------------
+class _Bucket:
+    """Parameters of one dtype and device, their flat buffers, and the views handed out."""
+
+    def __init__(self, params: list[torch.Tensor]):
+        self.params = params
+        self.numels = [p.numel() for p in params]
+        self.offsets = list(itertools.accumulate([0] + self.numels[:-1]))
+        self.total = sum(self.numels)
+        p0 = params[0]
+        self.flat = torch.empty(self.total, dtype=p0.dtype, device=p0.device)
+        with torch.no_grad():
+            for p, o, n in zip(params, self.offsets, self.numels):
+                self.flat[o:o + n].copy_(p.detach().reshape(-1))
+            for p, o, n in zip(params, self.offsets, self.numels):
+                p.data = self.flat[o:o + n].view(p.shape)
+        self.itemsize = self.flat.element_size()
+        self._ptrs = [self.flat.data_ptr() + o * self.itemsize for o in self.offsets]
+        self.grad = torch.zeros_like(self.flat)
+        self._gptrs = [self.grad.data_ptr() + o * self.itemsize for o in self.offsets]
+        self.adopt_grads = True
+        self._adopted = False
+        #: steps that copied the gradients into the flat buffer (the others read views of it)
+        self.gathers = 0
+        self.names: tuple[str, ...] | None = None
+        self.buffers: dict[str, torch.Tensor] = {}
+        self._views: dict[str, list[torch.Tensor]] = {}
+
+    def views_intact(self) -> bool:
+        """Every parameter still a view of its slice (``model.to(...)`` or ``p.data = ...`` would break this)."""
+        return all(p.data_ptr() == q for p, q in zip(self.params, self._ptrs))
+
+    def gather_grads(self, grads: list[torch.Tensor]) -> torch.Tensor:
+        """The flat gradient, copied only when the gradients are not already views of it."""
+        if all(g.data_ptr() == q for g, q in zip(grads, self._gptrs)):
+            return self.grad
+        if self._adopted:  # re-pointed last step and replaced since: the caller sets gradients to None
+            self.adopt_grads = False
+        torch.cat([g.reshape(-1) for g in grads], out=self.grad)
+        self.gathers += 1
+        self._adopted = False
+        if self.adopt_grads:
+            for p, o, n in zip(self.params, self.offsets, self.numels):
+                p.grad = self.grad[o:o + n].view(p.shape)
+            self._adopted = True
+        return self.grad
+
+    def pack_state(self, states: list[dict], names: tuple[str, ...]) -> None:
+        """Copy the per-parameter buffers into flat buffers and hand views of them back to the state."""
+        self.names = names
+        for k in names:
+            flat = torch.cat([s[k].reshape(-1) for s in states])
+            self.buffers[k] = flat
+            views = [flat[o:o + n].view(p.shape) for p, o, n in zip(self.params, self.offsets, self.numels)]
+            for s, v in zip(states, views):
+                s[k] = v
+            self._views[k] = views
+
+    def state_intact(self, states: list[dict], names: tuple[str, ...]) -> bool:
+        """The state still holds the views handed out (``load_state_dict`` replaces them)."""
+        if names != self.names:
+            return False
+        return all(s[k] is v for k in names for s, v in zip(states, self._views[k]))
+
+
+# --- the engine -------------------------------------------------------------------------------------------------
+class FusedStep:
+    """Callable ``step(ctx)`` running ``rule.update`` on flat buffers, compiled once per group.
+
+    Parameters
+    ----------
+    rule:
+        The rule instance; its ``update`` is the only definition of the step.
+    group:
+        The param group this engine serves (its parameters are packed into flat buffers at the first step).
+    compile:
+        Trace the flat step with ``torch.compile`` (default). ``False`` runs the same flat step eagerly.
+    adopt_grads:
+        Re-point gradients to views of the flat gradient buffer so that ``zero_grad(set_to_none=False)`` followed
+        by ``backward()`` needs no gather at the next step (default ``True``).
+    **compile_kwargs:
+        Passed to ``torch.compile`` (``mode``, ``backend``, ...).
+
+    Attributes
+    ----------
+    route:
+        ``"flat"`` (the rule is elementwise), ``"per-tensor"`` (it is not; the group runs through
+        :class:`~gdlab.optim.compiled.CompiledStep`) or ``None`` before the first step.
+    route_reason:
+        Why (the result of :func:`is_elementwise`).
+    counts:
+        Group steps taken on each path: ``flat``, ``per-tensor`` and ``eager`` (a step that did not fit).
+    fallback_reason:
+        Set, with one warning, when compilation failed or is unavailable and the flat step runs eagerly.
+    """
+
+    def __init__(self, rule: Rule, group: dict, *, compile: bool = True, adopt_grads: bool = True,
+                 **compile_kwargs: Any):
+        if not isinstance(rule, Rule):
+            raise TypeError(f"FusedStep: rule must be a gdlab.optim.base.Rule, got {type(rule).__name__}")
+        if not isinstance(group, dict) or "params" not in group:
+            raise TypeError("FusedStep: group must be a param group (a dict with 'params')")
+        if not isinstance(compile, bool):
+            raise TypeError(f"FusedStep: compile must be a bool, got {type(compile).__name__}")
+        self.rule = rule
+        self.group = group
+        self.compile = compile
+        self.adopt_grads = bool(adopt_grads)
+        self.compile_kwargs = compile_kwargs
+        self.route: str | None = None
+        self.route_reason = ""
+        self.fallback_reason: str | None = None
+        self.counts = {"flat": 0, "per-tensor": 0, "eager": 0}
+        self._route_key: tuple | None = None
+        self._buckets: list[_Bucket] | None = None
+        self._fns: dict[tuple, Callable] = {}
+        self._ops = _FlatOps()
+        self._per_tensor = None
+
+    # -- hyperparameters -------------------------------------------------------------------------------------
+    def _hyper(self, group: dict) -> dict:
+        hp = {k: v for k, v in group.items() if k not in _NOT_HYPER}
+        hp["lr"] = _as_float(hp.get("lr"))
+        return hp
+
+    @staticmethod
+    def _static_key(hp: dict) -> tuple:
+        """The part of the hyperparameters that is a constant of the trace (not floats: those are symbolic)."""
+        def shape(v):
+            if isinstance(v, bool) or v is None or isinstance(v, str):
+                return repr(v)
+            if isinstance(v, (int, float)):
+                return type(v).__name__
+            if isinstance(v, (tuple, list)):
+                return (type(v).__name__, tuple(shape(x) for x in v))
+            return repr(v)
+        return tuple(sorted((k, shape(v)) for k, v in hp.items()))
+
+    def _decide(self, hp: dict) -> None:
+        key = (self._static_key(hp), tuple(sorted((k, v == 0) for k, v in hp.items() if isinstance(v, float))))
+        if key == self._route_key:
+            return
+        ok, why = is_elementwise(self.rule, hp)
+        self.route, self.route_reason, self._route_key = ("flat" if ok else "per-tensor"), why, key
+
+    # -- running ---------------------------------------------------------------------------------------------
+    def __call__(self, ctx: Context) -> None:
+        hp = self._hyper(ctx.group)
+        self._decide(hp)
+        if self.route == "per-tensor":
+            if self._per_tensor is None:
+                from .compiled import CompiledStep
+
+                self._per_tensor = CompiledStep(self.rule, **self.compile_kwargs) if self.compile else None
+            self.counts["per-tensor"] += 1
+            if self._per_tensor is not None:
+                self._per_tensor(ctx)
+            else:
+                self.rule.update(ctx)
+            return
+        why = self._why_eager(ctx)
+        if why is not None:
+            self.counts["eager"] += 1
+            self.rule.update(ctx)
+            return
+        names = _buffer_names(ctx.states[0])
+        buckets = self._layout(ctx, names)
+        t = int(ctx.steps[0])
+        for b, idx in buckets:
+            grad = b.gather_grads([ctx.grads[i] for i in idx])
+            bufs = [[b.buffers[k]] for k in names]
+            out = self._run(hp, names, [b.flat], [grad], bufs, t)
+            for k, name in enumerate(names):
+                new = out[k][0]
+                if new is not b.buffers[name]:
+                    b.buffers[name].copy_(new)
+        self.counts["flat"] += 1
+
+    def _why_eager(self, ctx: Context) -> str | None:
+        if ctx.stats is not None:
+            return "statistics tracking"
+        if ctx.extras:
+            return "extra inputs"
+        if len(set(ctx.steps)) != 1:
+            return "parameters at different step counts"
+        if len(ctx.params) != len(self.group["params"]):
+            return "some parameters have no gradient this step"
+        if any(p.is_sparse or not isinstance(p, torch.Tensor) for p in ctx.params):
+            return "not dense tensors"
+        names = _buffer_names(ctx.states[0])
+        for s, p in zip(ctx.states, ctx.params):
+            if _buffer_names(s) != names:
+                return "parameters with different buffers"
+            for k in names:
+                v = s[k]
+                if not isinstance(v, torch.Tensor) or v.shape != p.shape or v.dtype != p.dtype:
+                    return f"buffer {k!r} is not a tensor of its parameter's shape yet"
+        return None
+
+    def _layout(self, ctx: Context, names: tuple[str, ...]) -> list[tuple[_Bucket, list[int]]]:
+        """The buckets (packing the parameters at the first call, and again if a view was broken)."""
+        params = ctx.params
+        if self._buckets is None or not self._same_params(params) or not all(b.views_intact()
+                                                                             for b, _ in self._buckets):
+            groups: dict[tuple, list[int]] = {}
+            for i, p in enumerate(params):
+                groups.setdefault((p.dtype, p.device), []).append(i)
+            self._buckets = []
+            for idx in groups.values():
+                b = _Bucket([params[i] for i in idx])
+                b.adopt_grads = self.adopt_grads
+                self._buckets.append((b, idx))
+        for b, idx in self._buckets:
+            states = [ctx.states[i] for i in idx]
+            if not b.state_intact(states, names):
+                b.pack_state(states, names)
+        return self._buckets
+
+    def _same_params(self, params: list) -> bool:
+        ordered = [p for b, idx in self._buckets for p in b.params]
+        return len(ordered) == len(params) and all(
+            b.params[j] is params[i] for b, idx in self._buckets for j, i in enumerate(idx))
+
+    def _run(self, hp, names, params, grads, bufs, t):
+        spec, floats = _split(hp)
+        lr = torch.tensor(hp["lr"], dtype=torch.float64)
+        args = (self.rule, spec, self._ops, names, params, grads, bufs, torch.tensor(int(t)), lr,
+                *[torch.tensor(v, dtype=torch.float64) for v in floats])
+        if not self.compile or self.fallback_reason is not None:
+            return _flat_template(*args)
+        key = (spec, names, params[0].dtype, params[0].device.type)
+        fn = self._fns.get(key)
+        if fn is None:
+            # The hyperparameters enter as unbacked symbolic floats (.item() of 0-dim tensors). torch 2.13's
+            # Inductor emits a runtime assert for what sympy cannot prove of them (β₂ᵗ ≤ 1 under a square root)
+            # whose generated code names a symbol it never binds (NameError: 'zf15'); the asserts only restate what
+            # the rule's validate() checked at construction, so they are left out.
+            kwargs = dict(self.compile_kwargs)
+            if kwargs.get("backend", "inductor") == "inductor" and kwargs.get("mode") is None:
+                # (torch.compile takes a mode or options, not both; another backend gets no Inductor options)
+                kwargs["options"] = {"do_not_emit_runtime_assertions": True, **kwargs.get("options", {})}
+            fn = torch.compile(_fresh_copy(_flat_template), fullgraph=True, **kwargs)
+            self._fns[key] = fn
+        try:
+            with torch._dynamo.config.patch(capture_scalar_outputs=True):
+                return fn(*args)
+        except Exception as exc:  # noqa: BLE001 - a tracing, compiler or guard failure means: run the flat step eagerly
+            # An error of the rule itself (a check of its own) is raised again by the eager step below; any other
+            # failure, including torch's own (a guard that fails to evaluate), is the compiler's.
+            cause = getattr(exc, "inner_exception", None) or exc.__cause__ or exc
+            self.fallback_reason = (f"torch.compile failed: {type(cause).__name__}: "
+                                    f"{(str(cause).splitlines() or [''])[0]}")
+            warnings.warn(f"{type(self.rule).__name__} fused step: {self.fallback_reason}; running the flat step "
+                          "eagerly", RuntimeWarning, stacklevel=3)
+            # a failed trace has not touched the buffers (dynamo aborts before running the graph)
+            return _flat_template(*args)
+
+
+def _as_float(lr):
+    if isinstance(lr, torch.Tensor):
+        return float(lr.detach())
+    return lr if lr is None else float(lr)
+
+
+def _buffer_names(state: dict) -> tuple[str, ...]:
+    return tuple(sorted(k for k in state if k != "step"))
+
+
+__all__ = ["FusedStep", "is_elementwise"]
