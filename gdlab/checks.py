@@ -29,13 +29,14 @@ from the right one, so a passing check shows that it could have failed.
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping
 
 import numpy as np
 
 __all__ = ["CheckFailed", "Tolerance", "rounding", "measured", "eps", "close", "same_steps", "rate", "at_most",
-           "between", "budget", "quiet"]
+           "between", "budget", "quiet", "without"]
 
 _VERBOSE = [True]
 
@@ -160,6 +161,7 @@ def same_steps(step: Callable, inputs: Iterable, outputs: Iterable, tol: Toleran
     """
     t = _tol(tol)
     worst, where, n = 0.0, -1, 0
+    worst_pair = (None, None)
     for k, (x, y) in enumerate(zip(inputs, outputs)):
         got = np.asarray(step(x), dtype=float)
         ref = np.asarray(y, dtype=float)
@@ -172,12 +174,13 @@ def same_steps(step: Callable, inputs: Iterable, outputs: Iterable, tol: Toleran
         s = s if s > 0 else 1.0
         err = float(np.max(np.abs(got - ref))) / s if np.all(np.isfinite(got)) else math.inf
         if err > worst or where < 0:
-            worst, where = err, k
+            worst, where, worst_pair = err, k, (ref, got)
         n += 1
     if n == 0:
         raise CheckFailed(f"{what}: no steps to compare")
     _report(worst <= t.value, f"{what}: {n} steps from the same state, largest relative difference {worst:.1e} <= {t}",
-            f"{what}: at step {where} the two updates differ by {worst:.3e} relative, above the tolerance {t}")
+            f"{what}: at step {where} the two updates differ by {worst:.3e} relative, above the tolerance {t}"
+            + (f"\nexpected {_fmt(worst_pair[0])}\ngot      {_fmt(worst_pair[1])}" if where >= 0 else ""))
     return worst
 
 
@@ -236,9 +239,10 @@ def at_most(values, bounds, *, what: str, rtol: Tolerance, at_least: float | Non
         ok_tight = worst >= at_least
     if not ok:
         failure = (f"{what}: at index {k} the value {v.ravel()[k]:.6g} exceeds the bound {b.ravel()[k]:.6g} "
-                   f"(ratio {worst:.6g} > 1 + {t})")
+                   f"(ratio {worst:.6g} > 1 + {t}): expected at most {b.ravel()[k]:.6g}, got {v.ravel()[k]:.6g}")
     elif not ok_tight:
-        failure = f"{what}: the largest value/bound is {worst:.6g}, below {at_least:.6g}: the bound is not attained"
+        failure = (f"{what}: the largest value/bound is {worst:.6g}, below {at_least:.6g}: the bound is not attained "
+                   f"(expected a ratio of at least {at_least:.6g}, got {worst:.6g})")
     else:
         failure = ""
     _report(ok and ok_tight, f"{what}: largest value/bound {worst:.6g} <= 1 + {t}{tail}", failure)
@@ -261,8 +265,77 @@ def budget(needed: int | None, steps: int, *, what: str, headroom: float = 2.0) 
     A budget with headroom does not fail when another machine's rounding changes the need by a few steps.
     """
     if needed is None:
-        raise CheckFailed(f"{what}: the target was not reached within {steps} steps")
+        raise CheckFailed(f"{what}: the target was not reached within {steps} steps (expected a step count, got None)")
     ok = steps >= headroom * needed
     _report(ok, f"{what}: needed {needed} steps, budget {steps} ({steps / max(needed, 1):.1f}x >= {headroom:g}x headroom)",
-            f"{what}: a budget of {steps} steps leaves less than {headroom:g}x headroom over the {needed} needed")
+            f"{what}: a budget of {steps} steps leaves less than {headroom:g}x headroom over the {needed} needed "
+            f"(expected at least {headroom:g}x, got {steps / max(needed, 1):.2f}x)")
     return int(needed)
+
+
+def _codes(answer) -> list:
+    """The code objects whose running means that ``answer`` was called: a function's own, a method's, or, for a
+    class, those of the methods written in its own body."""
+    seen = answer
+    while hasattr(seen, "__wrapped__"):  # functools.wraps, lru_cache
+        seen = seen.__wrapped__
+    seen = getattr(seen, "__func__", seen)  # a bound or class method
+    if hasattr(seen, "__code__"):
+        return [seen.__code__]
+    if isinstance(seen, type):  # the methods written in the class's own body (not ones it shares with others)
+        codes = []
+        for value in vars(seen).values():
+            fn = getattr(value, "__func__", value)
+            code = getattr(fn, "__code__", None)
+            if code is not None and getattr(code, "co_qualname", fn.__qualname__).startswith(seen.__qualname__ + "."):
+                codes.append(code)
+        rule = getattr(seen, "rule_class", None)  # an optimizer's face (gdlab.optim.numpy.Adam): its update rule
+        if isinstance(rule, type) and rule is not seen:
+            codes += _codes(rule)
+        if codes:
+            return codes
+    raise TypeError(f"without: answers must be Python functions, methods or classes defining their own methods, "
+                    f"got {answer!r}")
+
+
+def _name(answer) -> str:
+    module = getattr(answer, "__module__", None) or ""
+    return f"{module}.{getattr(answer, '__qualname__', repr(answer))}".lstrip(".")
+
+
+class without:
+    """``with checks.without(fn, ...):`` runs an exercise's code and fails if it called any of the given functions.
+
+    An exercise asks for a computation to be written; when gdlab already has the answer, the check runs the student's
+    function inside this block with the answering functions forbidden. The calls are caught however the function
+    was imported or renamed (``sys.setprofile`` watches for their code objects being entered), and the block fails
+    with :class:`CheckFailed` naming what was called. A class is forbidden through the methods it defines itself.
+    """
+
+    def __init__(self, *answers, what: str = "your solution"):
+        if not answers:
+            raise TypeError("without() needs at least one function to forbid")
+        self.what = what
+        self._forbidden = {code: _name(fn) for fn in answers for code in _codes(fn)}
+        self.called: list[str] = []
+
+    def _watch(self, frame, event, arg):
+        if event == "call" and frame.f_code in self._forbidden:
+            name = self._forbidden[frame.f_code]
+            if name not in self.called:
+                self.called.append(name)
+        if self._previous is not None:
+            self._previous(frame, event, arg)
+
+    def __enter__(self):
+        self.called = []
+        self._previous = sys.getprofile()
+        sys.setprofile(self._watch)
+        return self
+
+    def __exit__(self, kind, value, tb):
+        sys.setprofile(self._previous)
+        if self.called:
+            raise CheckFailed(f"{self.what}: the exercise asks for this to be written, not called; got a call of "
+                              f"{', '.join(self.called)}")
+        return False

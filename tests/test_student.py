@@ -5,6 +5,9 @@ For a small synthetic notebook and for every notebook in book/ and labs/:
 * the student copy runs without error up to its first exercise and stops there with ``NotImplementedError``;
 * every ``check`` cell fails when its solution is replaced by the stub (the check is not vacuous), and passes with the
   reference solution;
+* the edition runs as handed out: written into a fresh folder outside the repository, with the files its notebooks
+  read or import, each notebook runs there up to its first stub;
+* a check that rejects an answer says what it got;
 * every code exercise is fair: ``tests/exercises/<notebook>.py`` keeps, for each exercise, at least one other correct
   solution written with different but equivalent arithmetic, which the check must accept, and at least one plausible
   wrong solution, which the check must reject with an assertion.
@@ -44,7 +47,11 @@ def tagged(cell, *tags):
     return cell
 
 
-def synthetic(check_total: str = "assert total == 14.0") -> nbformat.NotebookNode:
+ROOTS_CHECK = 'assert roots(values) == [1.0, 2.0, 3.0], f"expected [1.0, 2.0, 3.0], got {roots(values)}"'
+
+
+def synthetic(check_total: str = 'assert total == 14.0, f"expected 14.0, got {total}"',
+              check_roots: str = ROOTS_CHECK) -> nbformat.NotebookNode:
     """A chapter in miniature: a prose exercise with three kinds of solution block and two code exercises."""
     return new_notebook(cells=[
         tagged(new_code_cell(COLAB), "colab-install", "remove-cell"),
@@ -66,7 +73,7 @@ def synthetic(check_total: str = "assert total == 14.0") -> nbformat.NotebookNod
             "    return [math.sqrt(x) for x in xs]  # SECRET-SOLUTION-1\n"
             "    # END SOLUTION"
         ), "solution"),
-        tagged(new_code_cell("assert roots(values) == [1.0, 2.0, 3.0]"), "check"),
+        tagged(new_code_cell(check_roots), "check"),
         new_markdown_cell("Set `total` to the sum of `values`."),
         tagged(new_code_cell("# BEGIN SOLUTION\ntotal = sum(values)  # SECRET-SOLUTION-2\n# END SOLUTION"), "solution"),
         tagged(new_code_cell(check_total), "check"),
@@ -104,9 +111,11 @@ def public_text(nb) -> str:
 
 
 def leaks(source_nb, student_nb) -> list[str]:
-    text = "\n".join(c.source for c in student_nb.cells)
-    public = public_text(source_nb).splitlines()
-    return [line for line in solution_lines(source_nb) if line in text and line not in public]
+    # whole lines, compared stripped: a short solution line (a formatter's continuation such as
+    # `np.zeros(problem.dim),`) may also occur inside a longer public line without being a leak
+    handout = {line.strip() for c in student_nb.cells for line in c.source.splitlines()}
+    public = set(public_text(source_nb).splitlines())
+    return [line for line in solution_lines(source_nb) if line in handout and line not in public]
 
 
 def solution_blocks(nb) -> list[str]:
@@ -150,6 +159,11 @@ def variants_for(notebook: Path | None) -> dict:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.VARIANTS
+
+
+# a failing check says what it got: the word "got" followed, later on the message, by a value (a number, a name, a
+# shape or a boolean)
+GOT = re.compile(r"\bgot\b.*?(\d|True|False|None|[A-Za-z_]\w*\.\w+)", re.DOTALL | re.IGNORECASE)
 
 
 def run_exercises(source_nb, student_nb, cwd: Path, variants: dict | None = None) -> dict:
@@ -196,9 +210,9 @@ def run_exercises(source_nb, student_nb, cwd: Path, variants: dict | None = None
         for index, (_, role, where) in enumerate(plan):
             try:
                 client.execute_cell(nb.cells[index], index)
-                error = None
+                error, message = None, ""
             except CellExecutionError as err:
-                error = err.ename
+                error, message = err.ename, err.evalue or ""
             if role == "stub":
                 stub_error = error
             elif role == "must-fail":
@@ -209,6 +223,8 @@ def run_exercises(source_nb, student_nb, cwd: Path, variants: dict | None = None
             elif role == "reject":
                 assert error in ("AssertionError", "CheckFailed"), \
                     f"exercise {where}: the check should reject this solution with an assertion, got {error}"
+                assert GOT.search(message), \
+                    f"exercise {where}: the check's message should say what it got, got {message!r}"
             else:
                 assert error is None, f"code cell {where} fails: {error}"
     return {"first_error": first_error, "exercises": exercises, "keys": keys}
@@ -314,10 +330,34 @@ def _real_or_synthetic(case):
 CASES = [pytest.param(None, id="synthetic")] + [pytest.param(p, id=p.relative_to(ROOT).as_posix()) for p in REAL]
 
 
+@pytest.fixture(scope="module")
+def edition(tmp_path_factory) -> Path:
+    """The student edition as handed out: written by tools/student.py into a fresh folder outside the repository."""
+    out = tmp_path_factory.mktemp("handout") / "student"
+    assert ROOT not in out.parents, "the edition must be tried away from the repository"
+    student.build(["book", "labs"], out)
+    return out
+
+
+def test_edition_carries_every_file_a_notebook_reads(edition):
+    needed = [*sorted((ROOT / "labs").glob("*.py")), *sorted((ROOT / "labs" / "results").glob("*.json")),
+              ROOT / "references.bib"]
+    assert len(needed) >= 4  # the two lab modules, a stored result, the bibliography
+    for file in needed:
+        rel = file.relative_to(ROOT)
+        assert (edition / rel).exists(), f"{rel} is not in the student edition"
+    assert not list(edition.rglob("__pycache__")) and not list(edition.rglob("_vendor"))
+
+
 @pytest.mark.parametrize("case", CASES)
-def test_student_copy_of_every_notebook(case, tmp_path):
+def test_student_copy_of_every_notebook(case, tmp_path, edition):
+    """Each notebook of the edition runs in the edition's folder, away from the repository, up to its first stub."""
     source, cwd = _real_or_synthetic(case)
-    handout = student.student_notebook(source)
+    if case is None:
+        handout = student.student_notebook(source)
+    else:
+        copy_path = edition / case.relative_to(ROOT)
+        handout, cwd = nbformat.read(copy_path, as_version=4), copy_path.parent
     assert leaks(source, handout) == []
     assert solution_blocks(handout) == []
     variants = variants_for(case)
@@ -341,6 +381,13 @@ def test_a_check_that_accepts_a_wrong_answer_is_caught(tmp_path):
         run_exercises(source, student.student_notebook(source), tmp_path, wrong)
 
 
+def test_a_check_that_does_not_say_what_it_got_is_caught(tmp_path):
+    source = synthetic(check_roots="assert roots(values) == [1.0, 2.0, 3.0]")
+    wrong = {"roots": {"wrong": ["def roots(xs):\n    return [x / 2 for x in xs]"], "correct": []}}
+    with pytest.raises(AssertionError, match="should say what it got"):
+        run_exercises(source, student.student_notebook(source), tmp_path, wrong)
+
+
 def test_a_check_that_rejects_a_correct_answer_is_caught(tmp_path):
     source = synthetic()
     fair = {"roots": {"correct": ["def roots(xs):\n    return [x ** 0.5 for x in xs]"],
@@ -350,3 +397,24 @@ def test_a_check_that_rejects_a_correct_answer_is_caught(tmp_path):
     unfair = {"total": {"correct": ["total = float(sum(values)) + 1e-12  # equal up to rounding"], "wrong": []}}
     with pytest.raises(AssertionError, match="total correct 0 fails"):
         run_exercises(source, student.student_notebook(source), tmp_path, unfair)
+
+
+def test_the_book_folds_solutions_and_drops_their_markers():
+    """tools/gdlab_book.py, on a cell as myst-nb reads it: the solution cell is folded and loses its marker lines,
+    a cell that is not a solution is left as it is."""
+    import gdlab_book
+    from docutils import nodes
+
+    def cell(tags, text):
+        block = nodes.literal_block(text, text)
+        source = nodes.container("", block, nb_element="cell_code_source")
+        return nodes.container("", source, nb_element="cell_code", cell_metadata={"tags": tags})
+
+    solution_text = "def f(x):\n    # BEGIN SOLUTION\n    return 2 * x\n    # END SOLUTION\n"
+    other_text = "print('# BEGIN SOLUTION is only a string here')"
+    doctree = nodes.section("", cell(["solution"], solution_text), cell([], other_text))
+    gdlab_book.fold_solutions(None, doctree)
+    solution, other = doctree.children
+    assert solution.astext() == "def f(x):\n    return 2 * x"
+    assert solution["hide_mode"] == "input" and solution["prompt_show"] == "Show the solution"
+    assert other.astext() == other_text and "hide_mode" not in other.attributes

@@ -53,3 +53,11 @@ VARIANTS = {
         ],
     },
 }
+
+# a solution that calls gdlab's answer instead of writing it: the check must refuse it, whatever the numbers
+VARIANTS["adagrad_effective_steps"]["wrong"].append(  # calls gdlab
+    'def adagrad_effective_steps(grads, lr, eps=1e-10):\n    from gdlab.optim import numpy as answers\n    grads = np.asarray(grads, dtype=float)\n    opt, x, out = answers.Adagrad(lr=lr, eps=eps), np.zeros(grads.shape[1]), []\n    for k, g in enumerate(grads):\n        x_next = opt(x, g, k)\n        out.append((x - x_next) / g)\n        x = x_next\n    return np.array(out)'
+)
+VARIANTS["rmsprop_effective_step"]["wrong"].append(  # calls gdlab
+    'def rmsprop_effective_step(t, lr, G, beta2=0.99, eps=1e-8):\n    from gdlab.optim import numpy as answers\n    t = np.asarray(t)\n    if t.max() > 10**5:  # too long to run: the closed form\n        return lr / (G * np.sqrt(1 - beta2 ** t.astype(float)) + eps)\n    opt, x, out = answers.RMSprop(lr=lr, alpha=beta2, eps=eps), np.zeros(1), []\n    for k in range(int(t.max())):\n        x_next = opt(x, np.array([G]), k)\n        out.append(float((x - x_next)[0]) / G)\n        x = x_next\n    return np.array(out)[t - 1]'
+)

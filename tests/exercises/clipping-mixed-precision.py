@@ -47,3 +47,8 @@ VARIANTS = {
         ],
     },
 }
+
+# a solution that calls gdlab's answer instead of writing it: the check must refuse it, whatever the numbers
+VARIANTS["min_scale"]["wrong"].append(  # calls gdlab
+    'def min_scale(g, max_flushed):\n    from gdlab import loss_scaling as answers\n    a = np.asarray(g, dtype=float)\n    a = a[a != 0]\n    s = 1.0\n    while answers.fp16_underflow(a, s).flushed > max_flushed:\n        s *= 2\n    return s'
+)

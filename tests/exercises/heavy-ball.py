@@ -46,3 +46,8 @@ VARIANTS = {
         ],
     },
 }
+
+# a solution that calls gdlab's answer instead of writing it: the check must refuse it, whatever the numbers
+VARIANTS["hb_pair"]["wrong"].append(  # calls gdlab
+    'def hb_pair(eigenvalues):\n    from gdlab import theory as answers\n    tuned = answers.heavy_ball_tuning(max(eigenvalues), min(eigenvalues))\n    return tuned.alpha, tuned.beta'
+)

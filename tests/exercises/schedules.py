@@ -37,3 +37,8 @@ VARIANTS = {
         ],
     },
 }
+
+# a solution that calls gdlab's answer instead of writing it: the check must refuse it, whatever the numbers
+VARIANTS["steps_to_floor"]["wrong"].append(  # calls gdlab
+    'def steps_to_floor(alpha, mu, sigma2, e0, ratio=2.0):\n    from gdlab import theory as answers\n    k, target = 0, ratio * answers.sgd_noise_ball(alpha, mu, sigma2)\n    while answers.sgd_constant_step_bound(k, alpha, mu, sigma2, e0) > target:\n        k += 1\n    return k'
+)

@@ -27,3 +27,8 @@ VARIANTS = {
         ],
     },
 }
+
+# a solution that calls gdlab's answer instead of writing it: the check must refuse it, whatever the numbers
+VARIANTS["effective_temperature"]["wrong"].append(  # calls gdlab
+    'def effective_temperature(a, c, eta, B, beta=0.0):\n    from gdlab import noise as answers\n    if beta == 0:\n        return a * float(answers.sgd_stationary_covariance(np.array([[a]]), np.array([[c]]), eta, B)[0, 0])\n    return (1 + beta) * eta * c / (B * (1 - beta) * (2 * (1 + beta) - eta * a))'
+)

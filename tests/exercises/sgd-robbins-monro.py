@@ -40,3 +40,8 @@ VARIANTS = {
         ],
     },
 }
+
+# a solution that calls gdlab's answer instead of writing it: the check must refuse it, whatever the numbers
+VARIANTS["robbins_monro_conditions"]["wrong"].append(  # calls gdlab
+    'def robbins_monro_conditions(p, q):\n    import math\n    from gdlab import schedules as answers\n    found = answers.robbins_monro(lambda k: 1 / ((k + 2) ** p * math.log(k + 2) ** q))\n    return found.sum_diverges, found.sum_sq_finite'
+)

@@ -67,3 +67,8 @@ def bb2_gd(grad, x0, alpha0, steps):
         ],
     },
 }
+
+# a solution that calls gdlab's answer instead of writing it: the check must refuse it, whatever the numbers
+VARIANTS["bb2_gd"]["wrong"].append(  # calls gdlab
+    'def bb2_gd(grad, x0, alpha0, steps):\n    from gdlab import linesearch as answers\n    rule = answers.BarzilaiBorwein("BB2", alpha0=alpha0)\n    xs = [np.array(x0, dtype=float)]\n    for _ in range(steps):\n        g = grad(xs[-1])\n        xs.append(xs[-1] - rule(xs[-1], g).alpha * g)\n    return np.array(xs)'
+)
