@@ -23,7 +23,7 @@ NOTEBOOKS = sorted(
     p for d in ("book", "labs") for p in (ROOT / d).rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts
 )
 COLAB_GUARD = 'if "google.colab" in sys.modules:'
-COLAB_INSTALL = '%pip install -q "gdlab[labs] @ git+https://github.com/gdlab-course/gdlab@main"'
+COLAB_INSTALL = '"gdlab[labs] @ git+https://github.com/gdlab-course/gdlab@main"'
 
 
 def tags(cell) -> list[str]:

@@ -8,6 +8,9 @@ Two directives, each used once in ``book/reference/``:
   lemmas, ...), every optimizer registered in :mod:`gdlab.optim` and every schedule in
   :mod:`gdlab.schedules`, each with links to the chapters that use it.
 
+It also folds every code exercise's solution on the page and drops its marker lines
+(:func:`fold_solutions`).
+
 Nothing here is typed by hand, so the pages stay true as chapters are added. What each
 document holds is collected when it is read (``doctree-read``) and kept in the build
 environment; the placeholders are filled when the index page is written
@@ -18,7 +21,9 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import os
 import re
+from pathlib import Path
 
 from docutils import nodes
 from docutils.statemachine import StringList
@@ -75,6 +80,52 @@ def collect(app, doctree) -> None:
         "identifiers": sorted(set(_IDENT.findall(text))) if "gdlab" in text else [],
         "is_index": any(True for _ in doctree.findall(gdlab_placeholder)),
     }
+
+
+# --- code exercises: the solution folded, its markers out of the page ---------------------
+_MARKER = re.compile(r"^[ \t]*# (BEGIN|END) SOLUTION[ \t]*\n?", re.MULTILINE)
+SOLUTION_PROMPTS = ("Show the solution", "Hide the solution")
+# a check cell's hidden tests: the grader runs them (tools/grade.py); neither the student edition nor the page shows them
+_HIDDEN = re.compile(r"^[ \t]*# BEGIN HIDDEN TESTS[ \t]*\n.*?^[ \t]*# END HIDDEN TESTS[ \t]*(\n|\Z)",
+                     re.MULTILINE | re.DOTALL)
+
+
+def _strip_hidden(doctree) -> None:
+    for node in doctree.findall(nodes.container):
+        if node.get("nb_element") != "cell_code" or "check" not in node.get("cell_metadata", {}).get("tags", []):
+            continue
+        for block in node.findall(nodes.literal_block):
+            text = block.astext()
+            if "# BEGIN HIDDEN TESTS" in text:
+                kept = _HIDDEN.sub("", text).rstrip("\n")
+                if "HIDDEN TESTS" in kept:
+                    raise ValueError(f"unbalanced hidden-test markers in a check cell: {kept[:200]!r}")
+                block.children = [nodes.Text(kept)]
+                block.rawsource = kept
+
+
+def fold_solutions(app, doctree) -> None:
+    """Fold the input of every code cell tagged ``solution`` and drop its ``# BEGIN/END SOLUTION`` lines.
+
+    The markers stay in the notebook (``tools/student.py`` finds the solution by them); the page shows the code
+    between them, under a button, as myst-nb folds a cell tagged ``hide-input``. A check cell's hidden tests
+    (``# BEGIN HIDDEN TESTS`` ... ``# END HIDDEN TESTS``) are left off the page, as off the student edition.
+    """
+    _strip_hidden(doctree)
+    for node in doctree.findall(nodes.container):
+        if node.get("nb_element") != "cell_code" or "solution" not in node.get("cell_metadata", {}).get("tags", []):
+            continue
+        for block in node.findall(nodes.literal_block):
+            text = block.astext()
+            if _MARKER.search(text):
+                kept = _MARKER.sub("", text).rstrip("\n")
+                block.children = [nodes.Text(kept)]
+                block.rawsource = kept
+        if not node.get("hide_mode"):
+            node["hide_mode"] = "input"
+            node["prompt_show"], node["prompt_hide"] = SOLUTION_PROMPTS
+        elif node["hide_mode"] == "output":
+            node["hide_mode"] = "input+output"
 
 
 def outdated(app, env, added, changed, removed) -> list[str]:
@@ -281,14 +332,55 @@ def unique_scripts(app, pagename, templatename, context, doctree) -> None:
     context["script_files"][:] = unique
 
 
+def colab_edition_buttons(app, pagename, templatename, context, doctree) -> None:
+    """Point the page's Colab button at the notebook's copy in the Colab/Jupyter edition (``make colab``).
+
+    sphinx-book-theme links ``colab_url/github/<org>/<repo>/blob/<branch>/<page>.ipynb``; the edition holds the same
+    notebook, in Markdown that Colab renders, at ``<gdlab_colab_edition>/<page>.ipynb``.
+    """
+    folder = app.config.gdlab_colab_edition.strip("/")
+    if not folder:
+        return
+
+    def rewrite(buttons):
+        for button in buttons:
+            if isinstance(button, dict):
+                url = button.get("url", "")
+                if button.get("text") == "Colab" and "/blob/" in url:
+                    head, _, tail = url.partition("/blob/")
+                    branch, _, path = tail.partition("/")
+                    if not path.startswith(folder + "/"):
+                        button["url"] = f"{head}/blob/{branch}/{folder}/{path}"
+                rewrite(button.get("buttons", []))
+
+    rewrite(context.get("header_buttons", []))
+
+
+ASSETS = Path(__file__).resolve().parent.parent / "book" / "_assets"
+
+
+def add_assets(app, config) -> None:
+    """Serve ``book/_assets`` (the stylesheet ``gdlab.css``: wide tables and equations scroll in their own box)."""
+    if str(ASSETS) not in config.html_static_path:
+        config.html_static_path.append(str(ASSETS))
+
+
 def setup(app):
+    # progress bars are for an interactive session: the executed notebooks of the book show none (tqdm reads it)
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    app.add_config_value("gdlab_colab_edition", "", "html")
+    app.connect("config-inited", add_assets)
+    app.add_css_file("gdlab.css")
     app.add_node(gdlab_placeholder)
     app.add_directive("exercise-index", ExerciseIndex)
     app.add_directive("results-index", ResultsIndex)
     app.connect("doctree-read", collect)
+    app.connect("doctree-read", fold_solutions)
     app.connect("env-purge-doc", purge)
     app.connect("env-merge-info", merge)
     app.connect("env-get-outdated", outdated)
     app.connect("doctree-resolved", fill)
     app.connect("html-page-context", unique_scripts, priority=100)
+    # after sphinx-book-theme has added its launch buttons (priority 501)
+    app.connect("html-page-context", colab_edition_buttons, priority=600)
     return {"version": "0.1", "parallel_read_safe": True, "parallel_write_safe": True, "env_version": 3}

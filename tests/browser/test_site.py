@@ -247,3 +247,187 @@ def test_index_pages_link_to_everything(index, kind):
             linked.add((target, fragment))
     missing = {ident: page for ident, page in _anchors(kind).items() if (page, ident) not in linked}
     assert missing == {}
+
+
+def test_code_solutions_are_folded_without_their_markers(server, context):
+    """A chapter's code exercises: each solution sits under a closed fold that opens on a click, and no
+    ``# BEGIN SOLUTION`` / ``# END SOLUTION`` line is on the page (the notebook keeps them for the student edition)."""
+    import nbformat
+
+    chapter = "book/deterministic/heavy-ball"
+    source = nbformat.read(ROOT / f"{chapter}.ipynb", as_version=4)
+    solutions = [c for c in source.cells if "solution" in c.get("metadata", {}).get("tags", [])]
+    assert len(solutions) >= 2 and all("# BEGIN SOLUTION" in c.source for c in solutions)
+    context.reports.append({"outside": [], "failed": [], "console": [], "images": [], "math": []})
+    page = context.new_page()
+    try:
+        page.goto(server + f"{chapter}.html", wait_until="networkidle", timeout=60_000)
+        html_text = page.content()
+        assert "BEGIN SOLUTION" not in html_text and "END SOLUTION" not in html_text
+        folds = page.locator("details.hide.above-input")
+        assert folds.count() == len(solutions)
+        for n, cell in enumerate(solutions):
+            fold = folds.nth(n)
+            first_line = cell.source.splitlines()[0]  # the line before the markers, e.g. "def hb_pair(...):"
+            assert fold.evaluate("d => d.open") is False
+            assert not fold.locator("pre").first.is_visible(), f"solution {n} is shown unfolded"
+            fold.locator("summary").click()
+            assert fold.locator("pre").first.is_visible(), f"solution {n} does not open on a click"
+            assert first_line in fold.locator("pre").first.inner_text()
+    finally:
+        page.close()
+
+
+@pytest.mark.parametrize("lab", ["labs/linear-scaling", "labs/memory-accounting"])
+def test_hidden_tests_are_not_on_the_page(lab, server, context):
+    """A lab's check cells keep their hidden tests (``# BEGIN HIDDEN TESTS`` ... ``# END HIDDEN TESTS``) for the
+    grader; the page shows the rest of the check cell and not one line of a hidden region, nor its markers."""
+    import nbformat
+
+    source = nbformat.read(ROOT / f"{lab}.ipynb", as_version=4)
+    hidden, shown = [], []
+    for cell in source.cells:
+        if "check" not in cell.get("metadata", {}).get("tags", []) or "# BEGIN HIDDEN TESTS" not in cell.source:
+            continue
+        inside = False
+        for line in cell.source.splitlines():
+            if line.strip() in ("# BEGIN HIDDEN TESTS", "# END HIDDEN TESTS"):
+                inside = line.strip().startswith("# BEGIN")
+            elif line.strip():
+                (hidden if inside else shown).append(" ".join(line.split()))
+    # a line of punctuation only (a closing bracket) is on every page; what identifies a hidden test has a word
+    hidden = [line for line in hidden if any(ch.isalnum() for ch in line)]
+    assert hidden and shown
+    context.reports.append({"outside": [], "failed": [], "console": [], "images": [], "math": []})
+    page = context.new_page()
+    try:
+        page.goto(server + f"{lab}.html", wait_until="networkidle", timeout=60_000)
+        # textContent: a check cell's input may sit under a closed fold, where innerText is empty
+        code = page.evaluate('() => [...document.querySelectorAll("div.cell_input pre")].map(e => e.textContent)')
+        lines = {" ".join(line.split()) for block in code for line in block.splitlines()}
+        assert "HIDDEN TESTS" not in page.content()
+        assert [line for line in hidden if line in lines] == []
+        assert [line for line in shown if line not in lines] == []
+    finally:
+        page.close()
+
+
+def test_the_colab_edition_numbers_as_the_built_book():
+    """Every numbered statement and exercise that the Colab edition names ("Theorem 3.1") has that number on the
+    built page too (tools/colab.py numbers them by the book's rule; Sphinx numbers the site)."""
+    import re
+
+    sys.path.insert(0, str(ROOT / "tools"))
+    import colab
+
+    book = colab.read_book(ROOT)
+    checked = []
+    for label, target in book.targets.items():
+        page = SITE / f"{target.doc}.html"
+        if not re.search(r"\d+\.\d+$", target.text):
+            continue
+        assert page.exists(), f"{label}: the edition links to {target.doc}.html, which the build did not write"
+        kind, number = target.text.rsplit(" ", 1)
+        found = re.search(r'id="' + re.escape(label) + r'".{0,2000}?caption-number">\s*' + kind + r" ([\d.]+)",
+                          page.read_text(), re.S)
+        assert found and found[1] == number, f"{label}: the edition says {target.text}, the book {found and found[1]}"
+        checked.append(label)
+    assert len(checked) >= 20
+
+
+# --- the page fits its column ------------------------------------------------------------------
+# What on a page is wider than the content column (the article) and does not scroll in a box of its own: a code block
+# with a horizontal scroll bar, a table wider than the column outside a scrolling box, a display equation wider than
+# its box where the box clips it. And what a progress bar leaves in a page: a bar printed to stderr, an empty output row.
+FIT = """() => {
+  const column = document.querySelector("article.bd-article") || document.querySelector("main") || document.body;
+  const width = column.clientWidth;
+  const scrolls = e => ["auto", "scroll"].includes(getComputedStyle(e).overflowX);
+  const inScrollBox = el => {
+    for (let e = el; e && e !== column && e !== document.body; e = e.parentElement)
+      if (scrolls(e) && e.getBoundingClientRect().width <= width + 1) return true;
+    return false;
+  };
+  const text = e => e.textContent.trim().replace(/\\s+/g, " ").slice(0, 60);
+  const found = [];
+  for (const pre of document.querySelectorAll("div.cell_input pre, div.highlight pre"))
+    if (pre.scrollWidth > pre.clientWidth + 1)
+      found.push(`code block ${pre.scrollWidth} px wide in ${pre.clientWidth} px: ${text(pre)}`);
+  for (const table of column.querySelectorAll("table")) {
+    const w = Math.max(table.scrollWidth, table.getBoundingClientRect().width);
+    if (w > width + 1 && !inScrollBox(table))
+      found.push(`table ${Math.round(w)} px wide in a ${width} px column: ${text(table)}`);
+  }
+  for (const eq of document.querySelectorAll('mjx-container[display="true"]')) {
+    const math = eq.querySelector("mjx-math") || eq;
+    const w = Math.max(eq.scrollWidth, math.getBoundingClientRect().width);
+    const box = eq.getBoundingClientRect().width;
+    if ((w > eq.clientWidth + 1 && !scrolls(eq) && !inScrollBox(eq.parentElement)) || (box > width + 1 && !inScrollBox(eq)))
+      found.push(`equation ${Math.round(w)} px wide in a ${Math.round(Math.min(box, width))} px box that does not scroll`);
+  }
+  for (const out of document.querySelectorAll("div.cell_output .output.stderr, div.cell_output .stderr"))
+    if (/\\d+%\\|/.test(out.textContent) || /it\\/s\\]/.test(out.textContent))
+      found.push(`a progress bar printed to stderr: ${text(out)}`);
+  const media = "img, svg, canvas, iframe, video, input, mjx-container";  // an output that is, or holds, a picture
+  for (const out of document.querySelectorAll("div.cell_output > *"))
+    if (!out.textContent.trim() && !out.matches(media) && !out.querySelector(media)
+        && out.getBoundingClientRect().height > 2)
+      found.push(`an empty output row, ${Math.round(out.getBoundingClientRect().height)} px high`);
+  return found;
+}"""
+
+
+def misfits(context, base: str, relpath: str) -> list[str]:
+    page = context.new_page()
+    try:
+        page.goto(base + relpath, wait_until="networkidle", timeout=60_000)
+        if has_math(relpath):
+            try:
+                page.wait_for_selector("mjx-container", timeout=20_000)
+                page.wait_for_function("!window.MathJax || !MathJax.startup || MathJax.startup.promise", timeout=5_000)
+                page.evaluate("window.MathJax && MathJax.startup && MathJax.startup.promise")
+            except Exception:  # noqa: BLE001 - missing math is test_page's to report
+                pass
+        return page.evaluate(FIT)
+    finally:
+        page.close()
+
+
+@pytest.mark.parametrize("relpath", PAGES)
+def test_page_fits_its_column(relpath, server, context):
+    """At the 1280 px window no code block scrolls sideways, no table or equation spills out of the column or is
+    clipped, and no progress bar left rows in the page."""
+    context.reports.append({"outside": []})
+    assert misfits(context, server, relpath) == []
+
+
+def test_the_fit_check_catches_what_spills(server, context):
+    """A page with a wide code block, a wide table, a clipped equation, a printed progress bar and an empty output
+    row fails on each of them; a wide table and a wide equation that scroll in their own box pass, and so does a
+    figure output (an image with no text)."""
+    bad = SITE / "_gdlab_wide_page.html"
+    wide = "x" * 400
+    bad.write_text(
+        '<html><body style="margin:0"><article class="bd-article" style="width:600px">'
+        f'<div class="highlight"><pre style="overflow-x:auto">{wide}</pre></div>'
+        f'<table id="spills"><tr><td style="white-space:nowrap">{wide}</td></tr></table>'
+        f'<div style="overflow-x:auto"><table><tr><td style="white-space:nowrap">{wide}</td></tr></table></div>'
+        '<mjx-container display="true" style="display:block;overflow:hidden">'
+        '<mjx-math style="display:inline-block;width:900px">a</mjx-math></mjx-container>'
+        '<mjx-container display="true" style="display:block;overflow-x:auto">'
+        '<mjx-math style="display:inline-block;width:900px">b</mjx-math></mjx-container>'
+        '<div class="cell_output"><div class="output stderr"><pre>40%|####      | 4/10 [00:01&lt;00:01, 3.9it/s]</pre>'
+        '</div><div class="output" style="height:32px"></div>'
+        # a figure output is the image itself (myst-nb writes <img> straight under cell_output): not empty
+        '<img alt="" style="display:block;width:200px;height:120px" '
+        'src="data:image/gif;base64,R0lGODlhAQABAAAAACw="></div>'
+        "</article></body></html>"
+    )
+    try:
+        context.reports.append({"outside": []})
+        found = misfits(context, server, bad.name)
+    finally:
+        bad.unlink()
+    kinds = sorted(f.split(" ")[0] + (" " + f.split(" ")[1] if f.startswith("a") else "") for f in found)
+    assert kinds == ["a progress", "an empty", "code", "equation", "table"], found
+    assert any("32 px high" in f for f in found) and any("900 px wide" in f for f in found)
