@@ -692,12 +692,13 @@ def fsdp_memory(out: str | None = None, hidden: int = 256) -> list[dict]:
         x = torch.randn(8, 40, generator=torch.Generator().manual_seed(world.rank))
         model(x).pow(2).mean().backward()
         opt.step()
-        # m and v; the 4-byte step count of each tensor is left out (every rank keeps all of them whole)
-        return sum(memory.state_bytes(opt, counters=False).values())
+        # m and v, and the 4-byte step counts (one per tensor, kept whole on every rank)
+        return (sum(memory.state_bytes(opt, counters=False).values()),
+                sum(memory.state_bytes(opt).values()))
 
     full = make_model(hidden, seed=0)
     full_params = memory.tensor_bytes(full.parameters())
-    full_state = adam_bytes(full)
+    full_state, full_all = adam_bytes(full)
     mesh = init_device_mesh("cpu", (world.size,))
     sharded = make_model(hidden, seed=0)
     for layer in sharded:
@@ -705,10 +706,10 @@ def fsdp_memory(out: str | None = None, hidden: int = 256) -> list[dict]:
             fully_shard(layer, mesh=mesh)
     fully_shard(sharded, mesh=mesh)
     shard_params = memory.tensor_bytes(sharded.parameters())
-    shard_state = adam_bytes(sharded)
+    shard_state, shard_all = adam_bytes(sharded)
     row = dict(rank=world.rank, world=world.size, device=gdist.device_name("cpu"), full_params=full_params,
-               full_state=full_state,
-               shard_params=shard_params, shard_state=shard_state,
+               full_state=full_state, counters=full_all - full_state,
+               shard_params=shard_params, shard_state=shard_state, shard_counters=shard_all - shard_state,
                predicted=memory.predict(full, "Adam", zero_stage=3, n_devices=world.size).as_dict())
     rows = [None] * world.size
     torch.distributed.all_gather_object(rows, row)
@@ -762,10 +763,11 @@ def fsdp_memory_summary(rows: list[dict]) -> str:
     lines = [f"FSDP2 memory over {len(rows)} workers, {rows[0]['device']}: bytes per rank",
              f"{'rank':>4} {'params':>10} {'sharded':>10} {'state':>10} {'sharded':>10} {'predicted':>10}"]
     for r in rows:
-        pred = r["predicted"]["weights"] + r["predicted"]["state"]
+        pred = r["predicted"]["weights"] + r["predicted"]["state"] - r["shard_counters"]
         lines.append(f"{r['rank']:>4} {r['full_params']:>10} {r['shard_params']:>10} {r['full_state']:>10} "
                      f"{r['shard_state']:>10} {pred:>10}")
-    lines.append("(predicted: sharded parameters + state, gdlab.memory.predict(..., zero_stage=3))")
+    lines.append("(state: m and v, without the 4-byte step count of each tensor; predicted: sharded parameters + "
+                 "state, gdlab.memory.predict(..., zero_stage=3))")
     return "\n".join(lines)
 
 
