@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -108,7 +109,8 @@ def run_one(job_timeout: float, group_timeout: float, fault: str | None = None) 
         raise RuntimeError(f"processes left running after torchrun exited: {left}")
     if proc.returncode != 0:
         raise RuntimeError(f"torchrun exited with {proc.returncode}: {err[-2000:]}")
-    closed = sorted(line for line in out.splitlines() if line.endswith(" closed"))
+    # the ranks share torchrun's stdout: their lines may run together ("rank 1 of 2 closedrank 0 of 2 closed")
+    closed = sorted(re.findall(r"rank \d+ of \d+ closed", out))
     if closed != ["rank 0 of 2 closed", "rank 1 of 2 closed"]:
         raise RuntimeError(f"expected a 'closed' line from each rank, got {closed}")
     return seconds
