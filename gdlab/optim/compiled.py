@@ -209,22 +209,9 @@ class CompiledStep:
     def _why_eager(self, ctx: Context) -> str | None:
         if self.fallback_reason is not None:
             return self.fallback_reason
-        if ctx.stats is not None:
-            return "statistics tracking"
-        if ctx.extras:
-            return "extra inputs"
         if not isinstance(ctx.ops, TorchOps):
             return "not a torch backend"
-        if len(set(ctx.steps)) != 1:
-            return "parameters at different step counts"
-        names = _buffer_names(ctx.states[0])
-        for s in ctx.states:
-            if _buffer_names(s) != names:
-                return "parameters with different buffers"
-            for k in names:
-                if not isinstance(s[k], torch.Tensor):
-                    return f"buffer {k!r} is not a tensor yet"
-        return None
+        return why_not_traced(ctx)
 
     @staticmethod
     def _hyper(group: dict) -> dict:
@@ -352,6 +339,32 @@ def _as_tensor(lr) -> torch.Tensor:
 
 def _buffer_names(state: dict) -> tuple[str, ...]:
     return tuple(sorted(k for k in state if k != "step"))
+
+
+def why_not_traced(ctx: Context, *, shaped: bool = False) -> str | None:
+    """Why a step cannot run as one traced function over the group's tensors (None when it can).
+
+    A trace sees one step count, tensors for every buffer and the same buffers on every parameter; statistics and
+    extra inputs are computed outside it. ``shaped`` (the flat fused step) also asks each buffer for its parameter's
+    shape and dtype, since the buffers are packed beside the parameters.
+    """
+    if ctx.stats is not None:
+        return "statistics tracking"
+    if ctx.extras:
+        return "extra inputs"
+    if len(set(ctx.steps)) != 1:
+        return "parameters at different step counts"
+    names = _buffer_names(ctx.states[0])
+    for s, p in zip(ctx.states, ctx.params):
+        if _buffer_names(s) != names:
+            return "parameters with different buffers"
+        for k in names:
+            v = s[k]
+            if not isinstance(v, torch.Tensor):
+                return f"buffer {k!r} is not a tensor yet"
+            if shaped and (v.shape != p.shape or v.dtype != p.dtype):
+                return f"buffer {k!r} is not a tensor of its parameter's shape yet"
+    return None
 
 
 def _is_compile_error(exc: Exception) -> bool:

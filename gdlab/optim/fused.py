@@ -52,7 +52,7 @@ from typing import Any
 import torch
 
 from .base import Context, Rule
-from .compiled import TracingOps
+from .compiled import TracingOps, _buffer_names, why_not_traced
 
 _counter = itertools.count()
 
@@ -453,25 +453,11 @@ class FusedStep:
         self.counts["flat"] += 1
 
     def _why_eager(self, ctx: Context) -> str | None:
-        if ctx.stats is not None:
-            return "statistics tracking"
-        if ctx.extras:
-            return "extra inputs"
-        if len(set(ctx.steps)) != 1:
-            return "parameters at different step counts"
         if len(ctx.params) != len(self.group["params"]):
             return "some parameters have no gradient this step"
         if any(p.is_sparse or not isinstance(p, torch.Tensor) for p in ctx.params):
             return "not dense tensors"
-        names = _buffer_names(ctx.states[0])
-        for s, p in zip(ctx.states, ctx.params):
-            if _buffer_names(s) != names:
-                return "parameters with different buffers"
-            for k in names:
-                v = s[k]
-                if not isinstance(v, torch.Tensor) or v.shape != p.shape or v.dtype != p.dtype:
-                    return f"buffer {k!r} is not a tensor of its parameter's shape yet"
-        return None
+        return why_not_traced(ctx, shaped=True)
 
     def _layout(self, ctx: Context, names: tuple[str, ...]) -> list[tuple[_Bucket, list[int]]]:
         """The buckets (packing the parameters at the first call, and again if a view was broken)."""
@@ -536,10 +522,6 @@ def _as_float(lr):
     if isinstance(lr, torch.Tensor):
         return float(lr.detach())
     return lr if lr is None else float(lr)
-
-
-def _buffer_names(state: dict) -> tuple[str, ...]:
-    return tuple(sorted(k for k in state if k != "step"))
 
 
 __all__ = ["FusedStep", "is_elementwise"]
