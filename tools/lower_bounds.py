@@ -18,9 +18,13 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-#: what the unit tests and the notebooks need besides gdlab's own dependencies
-TEST_TOOLS = ("pytest", "pytest-xdist", "nbval", "ipykernel", "nbformat", "nbclient", "pytorch_optimizer", "build",
-              "twine")
+#: what the unit tests and the notebooks need besides gdlab's own dependencies: the test runners; torch's optimizer
+#: test database (expecttest); the book's extension and the Colab edition's writer (Jupyter Book and its extensions:
+#: sphinx, markdown-it, pybtex with latexcodec); the notebook formatter (ruff); the grader (nbgrader, with the
+#: notebook and JupyterLab releases requirements.txt pins beside it); packaging (build, twine)
+TEST_TOOLS = ("pytest", "pytest-xdist", "nbval", "ipykernel", "nbformat", "nbclient", "pytorch_optimizer", "expecttest",
+              "jupyter-book", "sphinx-proof", "sphinx-exercise", "sphinxcontrib-bibtex", "ruff", "nbgrader", "notebook",
+              "jupyterlab", "build", "twine")
 _SPEC = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*(\[[^\]]*\])?\s*(.*)$")
 
 
