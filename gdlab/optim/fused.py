@@ -52,7 +52,7 @@ from typing import Any
 import torch
 
 from .base import Context, Rule
-from .compiled import TracingOps, _buffer_names, why_not_traced
+from .compiled import TracingOps, _buffer_names, traced_scalars, why_not_traced
 
 _counter = itertools.count()
 
@@ -504,7 +504,7 @@ class FusedStep:
             fn = torch.compile(_fresh_copy(_flat_template), fullgraph=True, **kwargs)
             self._fns[key] = fn
         try:
-            with torch._dynamo.config.patch(capture_scalar_outputs=True):
+            with traced_scalars():
                 return fn(*args)
         except Exception as exc:  # noqa: BLE001 - a tracing, compiler or guard failure means: run the flat step eagerly
             # An error of the rule itself (a check of its own) is raised again by the eager step below; any other
