@@ -1,6 +1,6 @@
 """The torch face's API beside the arithmetic: torch.optim's flags, tensor learning rates, copies, checkpoints.
 
-The wider checks, driven by torch's own optimizer database, are in `tests/_pending_test_optim_db.py`; these are
+The wider checks, driven by torch's own optimizer database, are in `tests/test_optim_db.py`; these are
 the short ones that fail first when the face breaks.
 """
 

@@ -185,6 +185,7 @@ class Muon(NumpyOptimizer):
         adjust_lr_fn: Literal['original', 'match_rms_adamw', None] = None,
         *,
         maximize: bool = False,
+        ns_form: Literal['full', 'torch'] = 'full',
         track_stats: bool = False,
         nonfinite: Literal['propagate', 'raise', 'skip'] = 'propagate',
     ) -> None: ...

@@ -7,7 +7,8 @@ same code serves NumPy arrays and torch tensors:
   eigendecomposition, :math:`A = Q\,\mathrm{diag}(\lambda)\,Q^\top \Rightarrow
   A^{-1/p} = Q\,\mathrm{diag}(\lambda^{-1/p})\,Q^\top`;
 * :func:`newton_schulz` -- the quintic Newton–Schulz iteration of Muon (Jordan et al. 2024),
-  which maps :math:`G = U\Sigma V^\top` to approximately :math:`U V^\top`;
+  which maps :math:`G = U\Sigma V^\top` to approximately :math:`U V^\top`, and
+  :func:`newton_schulz_bf16`, the same iteration in bfloat16 as torch.optim.Muon runs it;
 * :func:`unfold` / :func:`mode_product` -- the mode-:math:`i` matricisation of a tensor and the
   product of a tensor with a matrix along mode :math:`i` (Shampoo for order-:math:`k` tensors).
 """
@@ -91,3 +92,64 @@ def newton_schulz(ops, g, steps: int = 5, coefficients=MUON_COEFFICIENTS, eps: f
         poly = b * gram + c * ops.matmul(gram, gram)
         x = a * x + ops.matmul(poly, x)
     return ops.transpose(x) if tall else x
+
+
+def round_bf16(x):
+    """NumPy float32 values rounded to the nearest bfloat16 (ties to even), kept as float32.
+
+    bfloat16 is float32 with the low 16 bits of the significand dropped (8 significant bits): adding
+    ``0x7FFF`` plus the lowest kept bit, then clearing the low half, rounds to nearest with ties to even.
+    Infinities stay; a NaN stays a NaN (its payload may change).
+    """
+    import numpy as np
+
+    a = np.ascontiguousarray(x, dtype=np.float32)
+    u = a.view(np.uint32).astype(np.uint64)
+    u = (u + 0x7FFF + ((u >> 16) & 1)) & 0xFFFF0000
+    out = u.astype(np.uint32).view(np.float32)
+    return np.where(np.isnan(a), a, out)
+
+
+def newton_schulz_bf16(ops, g, steps: int = 5, coefficients=MUON_COEFFICIENTS, eps: float = 1e-7):
+    r"""Muon's Newton–Schulz iteration as torch.optim.Muon (torch 2.13) computes it: in bfloat16.
+
+    :math:`X_0 = G/\max(\lVert GVert_F, \epsilon)` (the norm clamped below at ε, where
+    :func:`newton_schulz` adds ε), then ``steps`` times :math:`A = XX^	op`, :math:`B = bA + cA^2`,
+    :math:`X \leftarrow aX + BX`, every result rounded to bfloat16 (8 significant bits), the matrix products
+    accumulated in float32. The result is returned in ``g``'s dtype (bfloat16 converts to it exactly).
+
+    On the torch face these are torch's own operations on a bfloat16 tensor, in torch's order (``addmm`` with
+    ``beta`` and ``alpha``), so the result is torch's bit for bit. The NumPy face, which has no bfloat16,
+    computes each operation in float32 and rounds its result with :func:`round_bf16`: the same numbers up to
+    the order of float32 accumulation inside a product, which can move a result across a bfloat16 rounding
+    boundary (one unit in the 8th bit) now and then.
+    """
+    if getattr(g, "ndim", None) != 2:
+        raise ValueError(f"newton_schulz_bf16 expects a 2-D matrix, got shape {tuple(g.shape)}")
+    a, b, c = coefficients
+    tall = g.shape[0] > g.shape[1]
+    if ops.name == "torch":
+        import torch
+
+        x = g.bfloat16()
+        if tall:
+            x = x.T
+        x = x / x.norm().clamp(min=eps)
+        for _ in range(steps):
+            gram = x @ x.T
+            poly = torch.addmm(gram, gram, gram, beta=b, alpha=c)
+            x = torch.addmm(x, poly, x, beta=a)
+        return (x.T if tall else x).to(g.dtype)
+    import numpy as np
+
+    r = round_bf16
+    x = r(np.asarray(g, dtype=np.float32))
+    if tall:
+        x = x.T
+    norm = r(np.float32(np.sqrt(np.sum(x * x, dtype=np.float32))))
+    x = r(x / np.maximum(norm, np.float32(eps)))
+    for _ in range(steps):
+        gram = r(x @ x.T)
+        poly = r(np.float32(b) * gram + np.float32(c) * (gram @ gram))
+        x = r(np.float32(a) * x + poly @ x)
+    return (x.T if tall else x).astype(np.asarray(g).dtype)

@@ -271,6 +271,7 @@ class Muon(RuleOptimizer):
         adjust_lr_fn: Literal['original', 'match_rms_adamw', None] = None,
         *,
         maximize: bool = False,
+        ns_form: Literal['full', 'torch'] = 'full',
         foreach: bool | None = None,
         fused: bool | None = None,
         capturable: bool = False,
