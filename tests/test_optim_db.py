@@ -315,25 +315,17 @@ def _foreach_ok(case, foreach):
     return not (foreach and case.has_tensor_lr()) and (not foreach or "foreach" in case.info.supported_impls)
 
 
+@pytest.mark.parametrize("direction", ["torch_to_gdlab", "gdlab_to_torch"])
 @pytest.mark.parametrize("src_foreach", [False, True], ids=["from-forloop", "from-foreach"])
 @pytest.mark.parametrize("case", cases(lambda c: c.info is not None))
-def test_state_dict_torch_to_gdlab(case, src_foreach):
-    """A torch.optim checkpoint loads into gdlab, and the continued runs agree."""
+def test_state_dict_transfer(case, src_foreach, direction):
+    """A torch.optim checkpoint loads into gdlab and a gdlab checkpoint into torch.optim; the continued runs agree."""
     if not _foreach_ok(case, src_foreach):
         return
-    theirs, ours = _state_dict_transfer(case, case.torch_cls, case.gdlab_cls, src_foreach)
-    assert_close_runs(ours, theirs, case, "torch checkpoint continued by gdlab vs torch",
-                      extra_per_step=checkpoint_extra(case))
-
-
-@pytest.mark.parametrize("src_foreach", [False, True], ids=["from-forloop", "from-foreach"])
-@pytest.mark.parametrize("case", cases(lambda c: c.info is not None))
-def test_state_dict_gdlab_to_torch(case, src_foreach):
-    """A gdlab checkpoint loads into torch.optim, and the continued runs agree."""
-    if not _foreach_ok(case, src_foreach):
-        return
-    ours, theirs = _state_dict_transfer(case, case.gdlab_cls, case.torch_cls, src_foreach)
-    assert_close_runs(ours, theirs, case, "gdlab checkpoint continued by torch vs gdlab",
+    src, dst = ("torch", "gdlab") if direction == "torch_to_gdlab" else ("gdlab", "torch")
+    cls = {"torch": case.torch_cls, "gdlab": case.gdlab_cls}
+    original, continued = _state_dict_transfer(case, cls[src], cls[dst], src_foreach)
+    assert_close_runs(continued, original, case, f"{src} checkpoint continued by {dst} vs {src}",
                       extra_per_step=checkpoint_extra(case))
 
 
