@@ -288,7 +288,7 @@ def markdown(meta: dict, all_results: dict, all_verdicts: list[dict]) -> str:
                   "Median step time in ms (interquartile range of the paired gdlab/reference ratio in brackets "
                   "where a ratio is given).", "",
                   "| optimizer | " + " | ".join(COLUMNS) + " | gdlab / best non-fused torch | gdlab / pytorch_optimizer"
-                  (" | compiled / torch fused | compiled / pytorch_optimizer | gdlab GB/s (of copy) "
+                  + (" | compiled / torch fused | compiled / pytorch_optimizer | gdlab GB/s (of copy) "
                    "| compiled GB/s (of copy) |"),
                   "|" + "---|" * (len(COLUMNS) + 7)]
         for cid, res in results.items():

@@ -52,7 +52,7 @@ from typing import Any
 import torch
 
 from .base import Context, Rule
-from .compiled import TracingOps, _buffer_names, traced_scalars, why_not_traced
+from .compiled import TracingOps, _buffer_names, held, traced_scalars, why_not_traced
 
 _counter = itertools.count()
 
@@ -149,8 +149,17 @@ class _FlatOps(TracingOps):
     ``x.mul_(c)``) but bakes it in (with a guard, so a recompile at its next value) when it is the weight of
     ``lerp`` or the ``value`` of ``addcmul``. The interpolation is therefore written as ``x + w (y − x)``, the
     formula ``torch.lerp`` itself uses for ``|w| < ½`` (above, it rounds differently by at most one unit in
-    the last place).
+    the last place). Every scalar operand passes through :func:`~gdlab.optim.compiled.held`, so that the loop
+    reads it instead of recomputing it per element.
     """
+
+    @staticmethod
+    def _each(s, n: int) -> list:
+        # every scalar operand is computed once per step, outside the loop over the flat buffer (see `held`);
+        # one bucket per dtype and device, so a handful of tiny kernels per step
+        if isinstance(s, (list, tuple)):
+            return [held(c) for c in s]
+        return [held(s)] * n
 
     def lerp_(self, xs, ys, w):
         for x, y, c in zip(xs, ys, self._each(w, len(xs))):
