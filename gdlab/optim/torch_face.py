@@ -190,11 +190,13 @@ class RuleOptimizer(torch.optim.Optimizer):
         state_of = self.state
         states = [state_of[p] for p in params]
         on_device = bool(group.get("capturable") or group.get("fused"))
+        fresh = [i for i, state in enumerate(states) if not state]
+        if fresh:
+            for i, step in zip(fresh, _zero_steps([params[i] for i in fresh], on_device)):
+                states[i]["step"] = step
+                states[i].update(_init_state(self.rule, ops, params[i], group))
         for p, state in zip(params, states):
-            if not state:
-                state["step"] = _zero_step(p, on_device)
-                state.update(_init_state(self.rule, ops, p, group))
-            elif not isinstance(state.get("step"), torch.Tensor):
+            if not isinstance(state.get("step"), torch.Tensor):
                 # torch's SGD and Muon keep no step; a checkpoint of an older gdlab kept an int
                 state["step"] = _zero_step(p, on_device).add_(float(state.get("step") or 0))
         return states
@@ -259,10 +261,7 @@ class RuleOptimizer(torch.optim.Optimizer):
             _check_impl(group, params)
             ops = self._ops(group)
             states = self._states(group, params, ops)
-            steps = []
-            for st in states:
-                st["step"] += 1  # in place, as torch does
-                steps.append(int(st["step"]))
+            steps = _advance_steps(states)
             group = _for_rule(group)
             before = [p.detach().clone() for p in params] if track else None
             run = lowprec.begin(params, states, self.bf16_update)  # float32 work copies of bf16 parameters
@@ -325,6 +324,39 @@ class RuleOptimizer(torch.optim.Optimizer):
 
 
 _NOT_PICKLED = ("_compiled", "_fused", "_zero_grad_profile_name")
+
+
+def _advance_steps(states: list[dict]) -> list[int]:
+    """Add one to every parameter's ``state["step"]`` tensor, in place as torch does, and return the counts.
+
+    The step tensors a group's first step creates are the elements of one vector (:func:`_zero_steps`); while
+    the group's steps are exactly that vector, in order, one ``add_`` and one read advance them all. Otherwise
+    (some parameters without a gradient, a loaded checkpoint, a deep copy) each is advanced on its own. A loop
+    of ``+= 1`` and ``int()`` costs about 4 µs per parameter, as does torch's ``_foreach_add_`` on CPU.
+    """
+    ts = [st["step"] for st in states]
+    base = ts[0]._base
+    if (base is not None and len(ts) > 1 and base.dim() == 1 and base.is_contiguous() and base.numel() == len(ts)
+            and all(t._base is base for t in ts)):
+        o = base.storage_offset()
+        if all(t.storage_offset() == o + i for i, t in enumerate(ts)):
+            base.add_(1)
+            return [int(c) for c in base.tolist()]
+    out = []
+    for t in ts:
+        t += 1
+        out.append(int(t))
+    return out
+
+
+def _zero_steps(params: list, on_device: bool) -> list[torch.Tensor]:
+    """The step counts of parameters at their first step, as :func:`_zero_step`, made as the elements of one
+    vector per device so that :func:`_advance_steps` can add one to all of them at once."""
+    if not on_device or all(p.device == params[0].device for p in params):
+        flat = torch.zeros(len(params), dtype=_zero_step(params[0], on_device).dtype,
+                           device=params[0].device if on_device else "cpu")
+        return [flat[i] for i in range(len(params))]
+    return [_zero_step(p, on_device) for p in params]
 
 
 def _zero_step(p: torch.Tensor, on_device: bool) -> torch.Tensor:
