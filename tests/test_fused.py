@@ -230,26 +230,32 @@ def test_a_replaced_parameter_is_packed_again():
 
 
 def test_gradients_kept_as_views_are_not_copied():
+    """The step never touches a gradient; zero_grad(set_to_none=False) makes them views, and no step copies."""
     params = _params(torch.float64)
     opt = _flat_opt(params)
     gen = torch.Generator().manual_seed(6)
     for p, g in zip(params, _grads(params, gen)):
         p.grad = g
-    opt.step()  # gathered once, then re-pointed to views of the flat gradient buffer
+    versions = [p.grad._version for p in params]
+    grads = [p.grad for p in params]
+    opt.step()  # gathered once; the gradients are left as they were, as torch's optimizers leave them
     bucket = next(iter(opt._fused.values()))._buckets[0][0]
     assert bucket.gathers == 1
+    assert all(p.grad is g and p.grad._version == v for p, g, v in zip(params, grads, versions))
     for _ in range(3):
-        opt.zero_grad(set_to_none=False)
+        opt.zero_grad(set_to_none=False)  # zeroed, then re-pointed to the zeroed flat gradient buffer
+        assert all(float(p.grad.abs().max()) == 0.0 for p in params)
         for p, g in zip(params, _grads(params, gen)):
             p.grad.add_(g)  # as autograd accumulates into an existing gradient
         opt.step()
     assert bucket.gathers == 1
-    for _ in range(3):  # set to None every step: gathered each time, re-pointed no more
+    assert all(float(g.abs().max()) == 0.0 for g in grads)  # the old gradient objects were zeroed too
+    for _ in range(3):  # set to None every step: gathered each time
         opt.zero_grad()
         for p, g in zip(params, _grads(params, gen)):
             p.grad = g
         opt.step()
-    assert bucket.gathers == 4 and not bucket.adopt_grads
+    assert bucket.gathers == 4
 
 
 def test_steps_that_do_not_fit_run_eagerly_with_the_same_result():

@@ -349,6 +349,56 @@ def test_state_dict_save_load(case):
         assert_identical_runs(reloaded, original, "reloaded vs original")
 
 
+@pytest.mark.parametrize("case", cases())
+def test_step_never_writes_into_a_gradient(case):
+    """As torch's optimizers: a step reads the gradients and leaves them as they were (object and _version),
+    fused and compiled steps included."""
+    p = make_params(case.shapes)
+    opt = case.gdlab_cls(p, **case.kw())
+    set_grads(p, 0)
+    grads = [q.grad for q in p]
+    versions = [g._version for g in grads]
+    values = [g.clone() for g in grads]
+    for _ in range(3):
+        opt.step()
+    assert all(q.grad is g for q, g in zip(p, grads))
+    assert [g._version for g in grads] == versions
+    assert all(torch.equal(g, v) for g, v in zip(grads, values))
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "Adagrad"])
+def test_fused_step_never_writes_into_a_gradient(name):
+    """The same for fused=True (the flat compiled step, which gathers the gradients into its own buffer)."""
+    p = make_params(SHAPES, dtype=torch.float32)
+    opt = getattr(go, name)(p, lr=0.01, fused=True)
+    set_grads(p, 0)
+    grads = [q.grad for q in p]
+    versions = [g._version for g in grads]
+    for _ in range(3):
+        opt.step()
+    assert next(iter(opt._fused.values())).counts["flat"] >= 2
+    assert all(q.grad is g for q, g in zip(p, grads))
+    assert [g._version for g in grads] == versions
+
+
+def test_adamw_decouples_a_loaded_adam_checkpoint():
+    """torch.optim.AdamW's rule: its groups decouple the weight decay whatever the checkpoint says, and Adam
+    keeps the key of an AdamW checkpoint (so loading one into Adam keeps the decoupled decay)."""
+    model = torch.nn.Linear(3, 2)
+    adamw_sd, adam_sd = go.AdamW(model.parameters()).state_dict(), go.Adam(model.parameters()).state_dict()
+    assert adam_sd["param_groups"][0]["decoupled_weight_decay"] is False
+    into_adamw = go.AdamW(model.parameters())
+    into_adamw.load_state_dict(adam_sd)
+    assert into_adamw.param_groups[0]["decoupled_weight_decay"] is True
+    old = copy.deepcopy(adamw_sd)
+    del old["param_groups"][0]["decoupled_weight_decay"]
+    into_adamw.load_state_dict(old)
+    assert into_adamw.param_groups[0]["decoupled_weight_decay"] is True
+    into_adam = go.Adam(model.parameters())
+    into_adam.load_state_dict(adamw_sd)
+    assert into_adam.param_groups[0]["decoupled_weight_decay"] is True
+
+
 @pytest.mark.parametrize("case", cases(lambda c: c.info is not None))
 def test_torch_defaults(case):
     """torch's defaults of its implementation flags are accepted and change nothing."""

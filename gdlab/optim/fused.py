@@ -10,11 +10,12 @@ own :meth:`~gdlab.optim.base.Rule.update`, unchanged:
   is packed the same way, and the optimizer's per-parameter state holds views of it, so ``state_dict()`` has the
   keys and shapes it had. A rule that updates every coordinate on its own can then be run on the flat tensor as
   if it were a group of one parameter: one graph, one loop, whatever the number of tensors.
-* **Gradients.** When the gradients are already views of the flat gradient buffer (after
-  ``zero_grad(set_to_none=False)`` autograd accumulates into them in place), the step reads that buffer and
-  copies nothing. Otherwise they are gathered into it with one ``torch.cat`` and, once, re-pointed to views of
-  it; if the next step finds them replaced again (``zero_grad()`` sets them to ``None``), the engine stops
-  re-pointing and just gathers.
+* **Gradients.** The step never writes into a gradient or replaces one, as torch's optimizers. When the
+  gradients are views of the flat gradient buffer, the step reads that buffer and copies nothing; otherwise they
+  are gathered into it with one ``torch.cat`` (4 bytes read and 4 written per float32 parameter). The optimizer's
+  ``zero_grad(set_to_none=False)`` makes them such views: having zeroed them, it re-points each to its zeroed
+  slice of the flat buffer, and ``backward()`` then accumulates there. With ``zero_grad()`` (``set_to_none``,
+  torch's default) autograd allocates new gradients and every step gathers.
 * **One trace.** The rule's step on the flat tensors is traced once by ``torch.compile`` (Inductor: C++ on CPU,
   Triton on GPU). The step count and every float hyperparameter (lr, betas, ε, weight decay) enter as
   *symbolic* floats, so a scheduler that changes any of them, at every step, reuses the same compiled code. A
@@ -303,8 +304,6 @@ class _Bucket:
         self._ptrs = [self.flat.data_ptr() + o * self.itemsize for o in self.offsets]
         self.grad = torch.zeros_like(self.flat)
         self._gptrs = [self.grad.data_ptr() + o * self.itemsize for o in self.offsets]
-        self.adopt_grads = True
-        self._adopted = False
         #: steps that copied the gradients into the flat buffer (the others read views of it)
         self.gathers = 0
         self.names: tuple[str, ...] | None = None
@@ -316,19 +315,30 @@ class _Bucket:
         return all(p.data_ptr() == q for p, q in zip(self.params, self._ptrs))
 
     def gather_grads(self, grads: list[torch.Tensor]) -> torch.Tensor:
-        """The flat gradient, copied only when the gradients are not already views of it."""
+        """The flat gradient, copied only when the gradients are not already views of it. The step never
+        writes into a gradient nor replaces one (as torch's optimizers: a gradient's ``_version`` is unchanged)."""
         if all(g.data_ptr() == q for g, q in zip(grads, self._gptrs)):
             return self.grad
-        if self._adopted:  # re-pointed last step and replaced since: the caller sets gradients to None
-            self.adopt_grads = False
         torch.cat([g.reshape(-1) for g in grads], out=self.grad)
         self.gathers += 1
-        self._adopted = False
-        if self.adopt_grads:
-            for p, o, n in zip(self.params, self.offsets, self.numels):
-                p.grad = self.grad[o:o + n].view(p.shape)
-            self._adopted = True
         return self.grad
+
+    def adopt(self) -> int:
+        """After ``zero_grad(set_to_none=False)`` has zeroed the gradients: make each gradient of the parameter's
+        shape, dtype and device a view of the (zeroed) flat gradient buffer, so that ``backward()`` accumulates
+        straight into it and the next step copies nothing. Returns how many gradients were re-pointed."""
+        todo = [(i, p) for i, p in enumerate(self.params)
+                if p.grad is not None and p.grad.data_ptr() != self._gptrs[i]]
+        if not todo:
+            return 0
+        ok = [(i, p) for i, p in todo if p.grad.layout == torch.strided and p.grad.shape == p.shape
+              and p.grad.dtype == p.dtype and p.grad.device == p.device]
+        if ok:
+            self.grad.zero_()  # the views already handed out were zeroed by zero_grad; the rest of it now
+            for i, p in ok:
+                o, n = self.offsets[i], self.numels[i]
+                p.grad = self.grad[o:o + n].view(p.shape)
+        return len(ok)
 
     def pack_state(self, states: list[dict], names: tuple[str, ...]) -> None:
         """Copy the per-parameter buffers into flat buffers and hand views of them back to the state."""
@@ -361,8 +371,9 @@ class FusedStep:
     compile:
         Trace the flat step with ``torch.compile`` (default). ``False`` runs the same flat step eagerly.
     adopt_grads:
-        Re-point gradients to views of the flat gradient buffer so that ``zero_grad(set_to_none=False)`` followed
-        by ``backward()`` needs no gather at the next step (default ``True``).
+        Let the optimizer's ``zero_grad(set_to_none=False)`` re-point the zeroed gradients to views of the flat
+        gradient buffer (:meth:`adopt_grads_now`), so that ``backward()`` accumulates into it and the next step
+        needs no gather (default ``True``). The step itself never writes into or replaces a gradient.
     **compile_kwargs:
         Passed to ``torch.compile`` (``mode``, ``backend``, ...).
 
@@ -462,6 +473,13 @@ class FusedStep:
                     b.buffers[name].copy_(new)
         self.counts["flat"] += 1
 
+    def adopt_grads_now(self) -> int:
+        """Called by ``zero_grad(set_to_none=False)`` after zeroing: see ``adopt_grads``. Returns the number of
+        gradients re-pointed (0 before the first flat step, when there are no flat buffers yet)."""
+        if not self.adopt_grads or self._buckets is None:
+            return 0
+        return sum(b.adopt() for b, _ in self._buckets if b.views_intact())
+
     def _steady(self, ctx: Context) -> bool:
         """The step the last one was: the same parameters, still views of their slices, the state still holding
         the packed buffers, one step count, no statistics or extra inputs. Then what :meth:`_why_eager` and
@@ -496,7 +514,6 @@ class FusedStep:
             self._buckets = []
             for idx in groups.values():
                 b = _Bucket([params[i] for i in idx])
-                b.adopt_grads = self.adopt_grads
                 self._buckets.append((b, idx))
         for b, idx in self._buckets:
             states = [ctx.states[i] for i in idx]

@@ -159,6 +159,7 @@ class RuleOptimizer(torch.optim.Optimizer):
         for group in self.param_groups:
             for k, v in self.defaults.items():
                 group.setdefault(k, v)
+            group.update(self.rule.group_keys)  # as torch.optim.AdamW: a loaded Adam group decouples too
 
     # -- the step --------------------------------------------------------------------
     def _ops(self, group: dict) -> TorchOps:
@@ -231,6 +232,16 @@ class RuleOptimizer(torch.optim.Optimizer):
         """Give parameters names (e.g. `model.named_parameters()`) for error messages, when the optimizer was
         built from `model.parameters()`; one built from `model.named_parameters()` knows them already."""
         self.param_names = {p: n for n, p in named_parameters}
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """torch.optim's ``zero_grad``. With ``set_to_none=False`` and a fused step (``compile=True`` or
+        ``fused=True``) the zeroed gradients then become views of the group's flat gradient buffer, so that
+        ``backward()`` accumulates into it and the next step reads it without a copy; a gradient object held
+        from before this call is zeroed but no longer the parameter's."""
+        super().zero_grad(set_to_none=set_to_none)
+        if not set_to_none:
+            for engine in self.__dict__.get("_fused", {}).values():
+                engine.adopt_grads_now()
 
     def step(self, closure=None):
         loss = None
