@@ -22,7 +22,7 @@ export OMP_NUM_THREADS ?= 1
 # process for another vector ISA (see ALT_NUMERICS below), so make's stages never share /tmp's cache.
 export TORCHINDUCTOR_CACHE_DIR ?= $(CURDIR)/artifacts/inductor
 
-.PHONY: release-checks colab plain-env book test student grade grade-check unit notebooks alt-numerics mutants strict-book browser chromium clean gpu-labs lab-linear-scaling oldest dist ddp-teardown typecheck
+.PHONY: benchmarks release-checks colab plain-env book test student grade grade-check unit notebooks alt-numerics mutants strict-book browser chromium clean gpu-labs lab-linear-scaling oldest dist ddp-teardown typecheck
 
 # Install into .venv only when requirements.txt or pyproject.toml changed since the last install.
 $(STAMP): requirements.txt pyproject.toml
@@ -100,6 +100,16 @@ gpu-labs: $(STAMP)
 # The linear-scaling reproduction on CPU (about 10 minutes on 2 cores); its results are what the lab's page checks.
 lab-linear-scaling: $(STAMP)
 	@$(STAGE) lab-linear-scaling $(PY) labs/linear_scaling.py --size medium --jobs 2
+
+# The optimizer benchmark the book's Benchmarks page reads and checks: every rule but the matrix ones (Muon, Shampoo,
+# SOAP), with their options, both layouts, each also with compile=True, against torch.optim (foreach, for-loop, fused)
+# and pytorch_optimizer. Run it on an otherwise idle machine; the page shows the load average it recorded. The
+# script sets its own thread count (all cores), so make's one-thread setting is lifted for it.
+BENCH_RULES ?= Adam,AdamW,SGD,Adagrad,RMSprop,NAdam,RAdam,Lion,SignSGD,LAMB,LARS,AdamP,ScheduleFreeAdamW,Adafactor,Sophia,Adam8bit
+benchmarks: $(STAMP)
+	@d=$$(date +%F); $(STAGE) benchmarks env -u OMP_NUM_THREADS $(PY) benchmarks/bench_optimizers.py \
+	  --only $(BENCH_RULES) --out book/reference/results --stem benchmarks-$$d \
+	  && find book/reference/results -name 'benchmarks-*' -not -name "benchmarks-$$d.*" -delete
 
 # gdlab at the lower bounds of pyproject.toml: a fresh venv with exactly those versions (tools/lower_bounds.py prints
 # them; torch is the CPU build, and the run stops if a CUDA build or CUDA packages came in), the test tools at

@@ -53,16 +53,9 @@ if str(ROOT) not in sys.path:
 import gdlab.optim as gopt  # noqa: E402
 from gdlab.optim import RULES  # noqa: E402
 
-LAYOUTS = {
-    "a": dict(count=8, shape=(2048, 1024), label="16.8M parameters in 8 tensors"),
-    "b": dict(count=2000, shape=(20, 25), label="1M parameters in 2,000 tensors"),
-}
-#: gdlab optimizers whose speed targets are checked against torch's non-fused implementations
-TORCH_TARGETS = ("SGD", "Adam", "AdamW")
-#: cases whose compiled (fused) step is checked against torch's fused kernel, on both layouts
-FUSED_TARGETS = ("Adam", "AdamW", "SGD(momentum=0.9)", "Adagrad")
-#: share of a plain copy's bandwidth every elementwise rule's fused step must reach on the large layout
-BANDWIDTH_TARGET = 0.7
+from gdlab.bench import (BANDWIDTH_TARGET, FUSED_TARGETS, GATHERS, LAYOUTS, TORCH_TARGETS,  # noqa: E402, F401
+                         verdicts)
+
 LR = 1e-3
 
 
@@ -130,6 +123,8 @@ def builders(name: str, opts: dict, compile_it: bool) -> dict:
     out = {"gdlab": lambda ps: gcls(ps, lr=LR, **opts)}
     if compile_it:
         out["gdlab compiled"] = lambda ps: gcls(ps, lr=LR, compile=True, **opts)
+        if case_id(name, opts) in FUSED_TARGETS:
+            out[GATHERS] = lambda ps: gcls(ps, lr=LR, compile=True, **opts)
     tcls = getattr(torch.optim, name, None)
     if isinstance(tcls, type) and issubclass(tcls, torch.optim.Optimizer):
         kw = _shared_kwargs(tcls, name, opts)
@@ -190,7 +185,16 @@ def bench_case(layout: str, name: str, opts: dict, rounds: int, warmup: int, com
                 for _ in range(warmup):
                     opt.step()
             setup_s[label] = time.perf_counter() - t0
-            if label == "gdlab compiled":
+            if label != GATHERS:
+                # the gradients as a training loop with zero_grad(set_to_none=False) leaves them: zeroed in place
+                # (gdlab's fused step: re-pointed to its flat gradient buffer), then accumulated into by
+                # backward(), here the same fixed draw added back. GATHERS keeps the original tensors, as after
+                # zero_grad() (set_to_none) and backward(): the fused step then copies them at every step.
+                fixed = [p.grad.detach().clone() for p in params]
+                opt.zero_grad(set_to_none=False)
+                for p, g in zip(params, fixed):
+                    p.grad.add_(g)
+            if label in ("gdlab compiled", GATHERS):
                 engines = [getattr(opt, "_compiled", None), *getattr(opt, "_fused", {}).values()]
                 reason = next((e.fallback_reason for e in engines if getattr(e, "fallback_reason", None)), None)
                 if reason or any(issubclass(w.category, RuntimeWarning) for w in caught):
@@ -233,7 +237,7 @@ def bench_case(layout: str, name: str, opts: dict, rounds: int, warmup: int, com
         res["impls"][label]["GBps"] = bw / 1e9
         res["impls"][label]["of_copy"] = bw / copy_bw
     res["ratios"] = {}
-    for num in ("gdlab", "gdlab compiled"):
+    for num in ("gdlab", "gdlab compiled", GATHERS):
         if num not in samples:
             continue
         for ref in impls:
@@ -245,37 +249,8 @@ def bench_case(layout: str, name: str, opts: dict, rounds: int, warmup: int, com
     return res
 
 
-# --- verdicts and tables ----------------------------------------------------------------------
-def verdicts(layout: str, results: dict) -> list[dict]:
-    """The speed targets: gdlab SGD/Adam/AdamW no slower than torch's faster non-fused version;
-    gdlab faster than pytorch_optimizer wherever it has the optimizer."""
-    out = []
-    for cid, res in results.items():
-        ratios = res.get("ratios", {})
-        name = cid.split("(")[0]
-        if name in TORCH_TARGETS and "(" not in cid:
-            cands = [k for k in ("gdlab / torch foreach", "gdlab / torch for-loop") if k in ratios]
-            if cands:
-                best = min(cands, key=lambda k: res["impls"][k.split(" / ")[1]]["median_ms"])
-                r = ratios[best]
-                out.append({"layout": layout, "case": cid, "target": f"<= 1 vs {best.split(' / ')[1]}",
-                            "ratio": r["median"], "iqr": [r["p25"], r["p75"]], "met": r["median"] <= 1.0})
-        if cid in FUSED_TARGETS and "gdlab compiled / torch fused" in ratios:
-            r = ratios["gdlab compiled / torch fused"]
-            out.append({"layout": layout, "case": cid, "target": "compiled <= 1 vs torch fused",
-                        "ratio": r["median"], "iqr": [r["p25"], r["p75"]], "met": r["median"] <= 1.0})
-        fused = res.get("impls", {}).get("gdlab compiled")
-        if layout == "a" and fused and res.get("fused_route") == ["flat"]:
-            out.append({"layout": layout, "case": cid, "target": f"compiled >= {BANDWIDTH_TARGET:.0%} of copy bandwidth",
-                        "ratio": fused["of_copy"], "iqr": None, "met": fused["of_copy"] >= BANDWIDTH_TARGET})
-        if "gdlab / pytorch_optimizer" in ratios:
-            r = ratios["gdlab / pytorch_optimizer"]
-            out.append({"layout": layout, "case": cid, "target": "< 1 vs pytorch_optimizer",
-                        "ratio": r["median"], "iqr": [r["p25"], r["p75"]], "met": r["median"] < 1.0})
-    return out
-
-
-COLUMNS = ("gdlab", "gdlab compiled", "torch foreach", "torch for-loop", "torch fused", "pytorch_optimizer")
+# --- tables (the targets: gdlab.bench.verdicts) --------------------------------------------------------
+COLUMNS = ("gdlab", "gdlab compiled", GATHERS, "torch foreach", "torch for-loop", "torch fused", "pytorch_optimizer")
 
 
 def markdown(meta: dict, all_results: dict, all_verdicts: list[dict]) -> str:
@@ -288,13 +263,13 @@ def markdown(meta: dict, all_results: dict, all_verdicts: list[dict]) -> str:
                   "Median step time in ms (interquartile range of the paired gdlab/reference ratio in brackets "
                   "where a ratio is given).", "",
                   "| optimizer | " + " | ".join(COLUMNS) + " | gdlab / best non-fused torch | gdlab / pytorch_optimizer"
-                  + (" | compiled / torch fused | compiled / pytorch_optimizer | gdlab GB/s (of copy) "
-                   "| compiled GB/s (of copy) |"),
-                  "|" + "---|" * (len(COLUMNS) + 7)]
+                  + (" | compiled / torch fused | gathering / torch fused | compiled / pytorch_optimizer "
+                     "| gdlab GB/s (of copy) | compiled GB/s (of copy) |"),
+                  "|" + "---|" * (len(COLUMNS) + 8)]
         for cid, res in results.items():
             if "impls" not in res:
                 lines.append(f"| {cid} | " + " | ".join("error" if c in res.get("errors", {}) else "" for c in COLUMNS)
-                             + " | | | | | | |")
+                             + " | | | | | | | |")
                 continue
             cells = []
             for c in COLUMNS:
@@ -318,7 +293,8 @@ def markdown(meta: dict, all_results: dict, all_verdicts: list[dict]) -> str:
             c = res["impls"].get("gdlab compiled")
             cbw = f"{c['GBps']:.1f} ({100 * c['of_copy']:.0f}%)" if c else ""
             lines.append(f"| {cid} | " + " | ".join(cells) + f" | {fmt(best)} | {fmt('gdlab / pytorch_optimizer')} | "
-                         f"{fmt('gdlab compiled / torch fused')} | {fmt('gdlab compiled / pytorch_optimizer')} | "
+                         f"{fmt('gdlab compiled / torch fused')} | {fmt(GATHERS + ' / torch fused')} | "
+                         f"{fmt('gdlab compiled / pytorch_optimizer')} | "
                          f"{g['GBps']:.1f} ({100 * g['of_copy']:.0f}%) | {cbw} |")
         copy = next((r["copy_GBps"] for r in results.values() if "copy_GBps" in r), None)
         if copy:
@@ -358,6 +334,7 @@ def main(argv=None) -> int:
     ap.add_argument("--compile", default="all",
                     help="rules also timed with compile=True ('all', 'none', or names)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    ap.add_argument("--stem", default=None, help="file name without extension (default: the date, -quick with --quick)")
     args = ap.parse_args(argv)
     if args.threads is None or args.threads < 1:
         raise ValueError(f"Invalid threads value: threads={args.threads}")
@@ -399,7 +376,7 @@ def main(argv=None) -> int:
     meta["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    stem = meta["date"] + ("-quick" if args.quick else "")
+    stem = args.stem or meta["date"] + ("-quick" if args.quick else "")
     (out / f"{stem}.json").write_text(json.dumps({"meta": meta, "layouts": all_results, "targets": all_verdicts},
                                                  indent=1, default=str))
     table = markdown(meta, all_results, all_verdicts)

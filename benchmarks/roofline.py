@@ -16,49 +16,18 @@ import json
 import sys
 from pathlib import Path
 
-IMPLS = {"gdlab compiled": ("o", "gdlab compile=True (fused)"), "torch fused": ("s", "torch fused=True"),
-         "gdlab": ("^", "gdlab eager"), "pytorch_optimizer": ("x", "pytorch_optimizer")}
-
-
-def points(results: dict) -> dict:
-    """label -> list of (case, bytes per parameter, GB/s)."""
-    out: dict[str, list] = {k: [] for k in IMPLS}
-    for cid, res in results.items():
-        if "impls" not in res:
-            continue
-        per_param = res["bytes_per_step"] / res["params"]
-        for label in IMPLS:
-            if label in res["impls"]:
-                out[label].append((cid, per_param, res["impls"][label]["GBps"]))
-    return out
-
-
 def figure(data: dict, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from gdlab.bench import roofline
+
     layouts = list(data["layouts"])
     fig, axes = plt.subplots(1, len(layouts), figsize=(6.5 * len(layouts), 4.8), squeeze=False)
     for ax, layout in zip(axes[0], layouts):
-        results = data["layouts"][layout]
-        copy = [r["copy_GBps"] for r in results.values() if "copy_GBps" in r]
-        for label, pts in points(results).items():
-            if pts:
-                marker, name = IMPLS[label]
-                ax.scatter([p[1] for p in pts], [p[2] for p in pts], marker=marker, label=name)
-        for cid, x, y in points(results)["gdlab compiled"]:
-            ax.annotate(cid.split("(")[0], (x, y), textcoords="offset points", xytext=(4, 3), fontsize=7)
-        if copy:
-            c = sorted(copy)[len(copy) // 2]
-            ax.axhline(c, color="k", lw=1, label=f"plain copy, {c:.1f} GB/s")
-            ax.axhline(0.7 * c, color="k", lw=1, ls="--", label="70 % of copy")
-        ax.set_xlabel("bytes moved per parameter by a fused step")
-        ax.set_ylabel("achieved GB/s")
-        ax.set_title(f"layout {layout}", fontsize=10)
-        ax.set_ylim(bottom=0)
-        ax.legend(fontsize=7, loc="lower right")
+        roofline(data, layout, ax=ax)
     meta = data["meta"]
     fig.suptitle(f"{meta['machine']}, torch {meta['torch']}, load average {meta['loadavg_start']}", fontsize=9)
     fig.tight_layout()
