@@ -458,12 +458,11 @@ def version(root: Path = ROOT) -> str:
 
 
 def lab_files(notebook: Path) -> list[str]:
-    """What a lab's notebook reads besides gdlab, relative to the notebook: its script and its stored results."""
+    """What a notebook reads besides gdlab, relative to the notebook: a lab's script (``<stem>.py`` with ``_`` for
+    ``-``) and the stored results ``results/<stem>-*.json`` (a lab's, or the Benchmarks page's recorded run)."""
     script = notebook.with_name(notebook.stem.replace("-", "_") + ".py")
-    if not script.exists():
-        return []
     results = sorted(notebook.parent.glob(f"results/{notebook.stem}-*.json"))
-    return [script.name, *(r.relative_to(notebook.parent).as_posix() for r in results)]
+    return [*([script.name] if script.exists() else []), *(r.relative_to(notebook.parent).as_posix() for r in results)]
 
 
 # Colab-only packages a notebook's first cell installs beyond gdlab (the GPU sections use them; no CPU run needs them)

@@ -304,6 +304,7 @@ class _Bucket:
         self._ptrs = [self.flat.data_ptr() + o * self.itemsize for o in self.offsets]
         self.grad = torch.zeros_like(self.flat)
         self._gptrs = [self.grad.data_ptr() + o * self.itemsize for o in self.offsets]
+        self._grad_views: list[torch.Tensor] | None = None
         #: steps that copied the gradients into the flat buffer (the others read views of it)
         self.gathers = 0
         self.names: tuple[str, ...] | None = None
@@ -319,7 +320,10 @@ class _Bucket:
         writes into a gradient nor replaces one (as torch's optimizers: a gradient's ``_version`` is unchanged)."""
         if all(g.data_ptr() == q for g, q in zip(grads, self._gptrs)):
             return self.grad
-        torch.cat([g.reshape(-1) for g in grads], out=self.grad)
+        if self._grad_views is None:
+            self._grad_views = [self.grad[o:o + n].view(p.shape)
+                                for p, o, n in zip(self.params, self.offsets, self.numels)]
+        torch._foreach_copy_(self._grad_views, grads)  # one call for all the tensors (a cat needs a reshape each)
         self.gathers += 1
         return self.grad
 
