@@ -201,7 +201,9 @@ def _flat_template(rule, spec, ops, names, params, grads, buffers, t, lr, *float
         values.append(u)
     n = len(params)
     group = _rebuild(spec, values)
-    group["lr"] = lr
+    # the learning rate too is read as a symbolic float (it may be 0 at a warmup's start: nothing is asserted of
+    # it), so the rule takes its float-lr arithmetic, the one its eager step uses (Adam: one division per element)
+    group["lr"] = lr.item()
     states = [{name: buffers[k][i] for k, name in enumerate(names)} for i in range(n)]
     ctx = Context(ops=ops, params=params, grads=grads, states=states, steps=[step] * n, group=group)
     rule.update(ctx)
