@@ -195,7 +195,8 @@ def bench_case(layout: str, name: str, opts: dict, rounds: int, warmup: int, com
                 for p, g in zip(params, fixed):
                     p.grad.add_(g)
             if label in ("gdlab compiled", GATHERS):
-                engines = [getattr(opt, "_compiled", None), *getattr(opt, "_fused", {}).values()]
+                fused = list(getattr(opt, "_fused", {}).values())
+                engines = [getattr(opt, "_compiled", None), *fused, *(getattr(e, "_per_tensor", None) for e in fused)]
                 reason = next((e.fallback_reason for e in engines if getattr(e, "fallback_reason", None)), None)
                 if reason or any(issubclass(w.category, RuntimeWarning) for w in caught):
                     errors[label] = f"ran eagerly: {reason}"

@@ -53,7 +53,7 @@ from typing import Any
 import torch
 
 from .base import Context, Rule
-from .compiled import TracingOps, _buffer_names, held, traced_scalars, why_not_traced
+from .compiled import TracingOps, _buffer_names, traced_scalars, why_not_traced
 
 _counter = itertools.count()
 
@@ -150,17 +150,9 @@ class _FlatOps(TracingOps):
     ``x.mul_(c)``) but bakes it in (with a guard, so a recompile at its next value) when it is the weight of
     ``lerp`` or the ``value`` of ``addcmul``. The interpolation is therefore written as ``x + w (y − x)``, the
     formula ``torch.lerp`` itself uses for ``|w| < ½`` (above, it rounds differently by at most one unit in
-    the last place). Every scalar operand passes through :func:`~gdlab.optim.compiled.held`, so that the loop
-    reads it instead of recomputing it per element.
+    the last place). Every scalar operand passes through :func:`~gdlab.optim.compiled.held` (one bucket per dtype
+    and device: a handful per step), so that the loop reads it instead of recomputing it per element.
     """
-
-    @staticmethod
-    def _each(s, n: int) -> list:
-        # every scalar operand is computed once per step, outside the loop over the flat buffer (see `held`);
-        # one bucket per dtype and device, so a handful of tiny kernels per step
-        if isinstance(s, (list, tuple)):
-            return [held(c) for c in s]
-        return [held(s)] * n
 
     def lerp_(self, xs, ys, w):
         for x, y, c in zip(xs, ys, self._each(w, len(xs))):
@@ -417,6 +409,7 @@ class FusedStep:
         self._buckets: list[_Bucket] | None = None
         self._fns: dict[tuple, Callable] = {}
         self._ops = _FlatOps()
+        self._scalar_inputs: dict[int, tuple] = {}
         self._per_tensor = None
 
     # -- hyperparameters -------------------------------------------------------------------------------------
@@ -532,11 +525,26 @@ class FusedStep:
         return len(ordered) == len(params) and all(
             b.params[j] is params[i] for b, idx in self._buckets for j, i in enumerate(idx))
 
+    def _scalars(self, t: int, lr: float, floats: list) -> tuple:
+        """The 0-d tensors the compiled step reads its step count and floats from: made once, refilled at every
+        step (``fill_`` costs a fifth of a new ``torch.tensor``; the trace reads values, never identities)."""
+        key = len(floats)
+        held = self._scalar_inputs.get(key)
+        if held is None:
+            held = self._scalar_inputs[key] = (torch.zeros((), dtype=torch.int64),
+                                               *[torch.zeros((), dtype=torch.float64) for _ in range(key + 1)])
+        for x, v in zip(held, (t, lr, *floats)):
+            x.fill_(v)
+        return held
+
     def _run(self, hp, names, params, grads, bufs, t):
         spec, floats = _split(hp)
-        lr = torch.tensor(hp["lr"], dtype=torch.float64)
-        args = (self.rule, spec, self._ops, names, params, grads, bufs, torch.tensor(int(t)), lr,
-                *[torch.tensor(v, dtype=torch.float64) for v in floats])
+        if self.compile and self.fallback_reason is None:
+            t_in, lr, *fl = self._scalars(int(t), hp["lr"], floats)
+        else:
+            t_in, lr = torch.tensor(int(t)), torch.tensor(hp["lr"], dtype=torch.float64)
+            fl = [torch.tensor(v, dtype=torch.float64) for v in floats]
+        args = (self.rule, spec, self._ops, names, params, grads, bufs, t_in, lr, *fl)
         if not self.compile or self.fallback_reason is not None:
             return _flat_template(*args)
         key = (spec, names, params[0].dtype, params[0].device.type)
