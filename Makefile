@@ -104,12 +104,12 @@ lab-linear-scaling: $(STAMP)
 # The optimizer benchmark the book's Benchmarks page reads and checks: every rule but the matrix ones (Muon, Shampoo,
 # SOAP), with their options, both layouts, each also with compile=True, against torch.optim (foreach, for-loop, fused)
 # and pytorch_optimizer. Run it on an otherwise idle machine; the page shows the load average it recorded. The
-# script sets its own thread count (all cores), so make's one-thread setting is lifted for it.
+# script sets its own thread count (all cores), so make's one-thread setting is lifted for it. The date and the machine
+# are inside the file (book/reference/results/benchmarks-cpu.json).
 BENCH_RULES ?= Adam,AdamW,SGD,Adagrad,RMSprop,NAdam,RAdam,Lion,SignSGD,LAMB,LARS,AdamP,ScheduleFreeAdamW,Adafactor,Sophia,Adam8bit
 benchmarks: $(STAMP)
-	@d=$$(date +%F); $(STAGE) benchmarks env -u OMP_NUM_THREADS $(PY) benchmarks/bench_optimizers.py \
-	  --only $(BENCH_RULES) --out book/reference/results --stem benchmarks-$$d \
-	  && find book/reference/results -name 'benchmarks-*' -not -name "benchmarks-$$d.*" -delete
+	@$(STAGE) benchmarks env -u OMP_NUM_THREADS $(PY) benchmarks/bench_optimizers.py \
+	  --only $(BENCH_RULES) --out book/reference/results --stem benchmarks-cpu
 
 # gdlab at the lower bounds of pyproject.toml: a fresh venv with exactly those versions (tools/lower_bounds.py prints
 # them; torch is the CPU build, and the run stops if a CUDA build or CUDA packages came in), the test tools at

@@ -162,8 +162,8 @@ def roofline(data: dict, layout: str = "a", ax=None):
         if xs:
             marker, name = IMPLS[label]
             ax.scatter([p[1] for p in xs], [p[2] for p in xs], marker=marker, label=name)
-    for cid, x, y in pts["gdlab compiled"]:
-        ax.annotate(cid, (x, y), textcoords="offset points", xytext=(4, 3), fontsize=7)
+    for k, (cid, x, y) in enumerate(sorted(pts["gdlab compiled"], key=lambda p: (p[1], p[2]))):
+        ax.annotate(cid, (x, y), textcoords="offset points", xytext=(5, 6 * (k % 3) - 6), fontsize=6.5)
     copy = sorted(r["copy_GBps"] for r in results.values() if "copy_GBps" in r)
     if copy:
         c = copy[len(copy) // 2]
@@ -173,5 +173,5 @@ def roofline(data: dict, layout: str = "a", ax=None):
     ax.set_ylabel("achieved GB/s")
     ax.set_title(f"layout {layout}: {LAYOUTS[layout]['label']}", fontsize=10)
     ax.set_ylim(bottom=0)
-    ax.legend(fontsize=7, loc="lower left")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     return ax
