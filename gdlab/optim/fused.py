@@ -12,7 +12,7 @@ own :meth:`~gdlab.optim.base.Rule.update`, unchanged:
   if it were a group of one parameter: one graph, one loop, whatever the number of tensors.
 * **Gradients.** The step never writes into a gradient or replaces one, as torch's optimizers. When the
   gradients are views of the flat gradient buffer, the step reads that buffer and copies nothing; otherwise they
-  are gathered into it with one ``torch.cat`` (4 bytes read and 4 written per float32 parameter). The optimizer's
+  are gathered into it with one ``_foreach_copy_`` (4 bytes read and 4 written per float32 parameter). The optimizer's
   ``zero_grad(set_to_none=False)`` makes them such views: having zeroed them, it re-points each to its zeroed
   slice of the flat buffer, and ``backward()`` then accumulates there. With ``zero_grad()`` (``set_to_none``,
   torch's default) autograd allocates new gradients and every step gathers.

@@ -372,8 +372,7 @@ def _zero_steps(params: list, on_device: bool) -> list[torch.Tensor]:
     """The step counts of parameters at their first step, as :func:`_zero_step`, made as the elements of one
     vector per device so that :func:`_advance_steps` can add one to all of them at once."""
     if not on_device or all(p.device == params[0].device for p in params):
-        flat = torch.zeros(len(params), dtype=_zero_step(params[0], on_device).dtype,
-                           device=params[0].device if on_device else "cpu")
+        flat = torch.zeros(len(params), dtype=_step_dtype(on_device), device=params[0].device if on_device else "cpu")
         return [flat[i] for i in range(len(params))]
     return [_zero_step(p, on_device) for p in params]
 
@@ -381,11 +380,16 @@ def _zero_steps(params: list, on_device: bool) -> list[torch.Tensor]:
 def _zero_step(p: torch.Tensor, on_device: bool) -> torch.Tensor:
     """A parameter's step count before its first step: a 0-dim float32 tensor as torch keeps it (on the
     parameter's device with `capturable` or `fused`, on the CPU otherwise)."""
+    if on_device:
+        return torch.zeros((), dtype=_step_dtype(True), device=p.device)
+    return torch.tensor(0.0, dtype=_step_dtype(False))
+
+
+def _step_dtype(on_device: bool) -> torch.dtype:
+    """torch's dtype for step counts: float32 on the device (capturable, fused), else the default float dtype's."""
     from torch.optim.optimizer import _get_scalar_dtype
 
-    if on_device:
-        return torch.zeros((), dtype=_get_scalar_dtype(is_fused=True), device=p.device)
-    return torch.tensor(0.0, dtype=_get_scalar_dtype())
+    return _get_scalar_dtype(is_fused=True) if on_device else _get_scalar_dtype()
 
 
 def _check_impl(group: dict, params: list) -> None:
