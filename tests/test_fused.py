@@ -326,3 +326,126 @@ def test_bad_arguments_are_named():
         FusedStep(REGISTRY["Adam"](), [group])
     with pytest.raises(TypeError, match="compile"):
         FusedStep(REGISTRY["Adam"](), group, compile="yes")
+
+
+# --- the steady step: the compiled call without Dynamo, straight from the group and state ----------------------
+#: rules whose compiled step Dynamo must keep guarding (RAdam branches on the traced ρₜ > 5)
+GUARDED = {"RAdam"}
+
+
+def _adopted_run(opt, params, gen, k, betas=True):
+    """One training-loop step: gradients zeroed in place (re-pointed to the flat buffer by a fused optimizer),
+    accumulated into, a scheduled lr (and betas) set, the step."""
+    opt.zero_grad(set_to_none=False)
+    for p, g in zip(params, _grads(params, gen)):
+        if p.grad is None:  # (after a step it had none)
+            p.grad = torch.zeros_like(p)
+        p.grad.add_(g)
+    group = opt.param_groups[0]
+    group["lr"] = 1e-2 * 0.97 ** k
+    if betas and "betas" in group:
+        group["betas"] = (0.9 - 0.002 * (k % 3), 0.999 - 0.0002 * (k % 2))
+    opt.step()
+
+
+@pytest.mark.parametrize("case", COMPILED)
+def test_steady_steps_are_called_without_dynamo_and_equal_eager(case):
+    """In a training loop (``zero_grad(set_to_none=False)``, a schedule changing lr and betas every step) the
+    steady step calls the compiled function directly: the same numbers as eager to 1e-12 in float64, one graph."""
+    params, twin = _params(torch.float64), _params(torch.float64)
+    kwargs = ELEMENTWISE[case]
+    opt, eager = _cls(case)(params, compile=True, **kwargs), _cls(case)(twin, **kwargs)
+    for p in params + twin:
+        p.grad = torch.zeros_like(p)
+    graphs = _unique_graphs()
+    g1, g2 = torch.Generator().manual_seed(11), torch.Generator().manual_seed(11)
+    for k in range(60):
+        _adopted_run(opt, params, g1, k)
+        _adopted_run(eager, twin, g2, k)
+    assert _unique_graphs() - graphs == GRAPHS.get(case, 1)
+    engine = next(iter(opt._fused.values()))
+    if case in GUARDED:
+        assert engine.counts["direct"] == 0 and not engine._direct  # Dynamo decides every step
+    else:
+        assert engine.counts["direct"] >= 55, engine.counts  # all but the first few (SGD's lazy buffer, t = 1)
+    for a, b in zip(params, twin):
+        torch.testing.assert_close(a.detach(), b.detach(), rtol=0, atol=1e-12)
+
+
+def test_steady_step_gives_way_whenever_the_step_is_not_the_last_one():
+    """Each change a steady step must notice, made to a compiled AdamW and an eager one alike; after every step
+    the two agree to 1e-12 (float64). A missed change (a stale buffer, a skipped parameter, the sign of
+    maximize, a loaded checkpoint) would move the parameters at the first digit."""
+    params, twin = _params(torch.float64), _params(torch.float64)
+    opt = gopt.AdamW(params, lr=1e-2, weight_decay=0.1, compile=True)
+    eager = gopt.AdamW(twin, lr=1e-2, weight_decay=0.1)
+    for p in params + twin:
+        p.grad = torch.zeros_like(p)
+    g1, g2 = torch.Generator().manual_seed(12), torch.Generator().manual_seed(12)
+
+    def both(change):
+        change(opt, params)
+        change(eager, twin)
+
+    def halve_a_buffer(o, ps):  # the state entry replaced by a new tensor (not the packed view)
+        o.state[ps[0]]["exp_avg"] = o.state[ps[0]]["exp_avg"] * 0.5
+
+    def decay_off(o, ps):
+        o.param_groups[0]["weight_decay"] = 0.0
+
+    def maximize(o, ps):
+        o.param_groups[0]["maximize"] = not o.param_groups[0]["maximize"]
+
+    def reload(o, ps):
+        o.load_state_dict(o.state_dict())
+
+    changes = {6: halve_a_buffer, 9: decay_off, 12: maximize, 14: maximize, 16: reload}
+    direct_before = None
+    for k in range(22):
+        if k in changes:
+            both(changes[k])
+        if k == 5:
+            direct_before = next(iter(opt._fused.values())).counts["direct"]
+        if k == 19:  # parameter 1 has no gradient this step (then the step counts differ: eager steps)
+            for o, ps, gen in ((opt, params, g1), (eager, twin, g2)):
+                o.zero_grad(set_to_none=False)
+                for i, (p, g) in enumerate(zip(ps, _grads(ps, gen))):
+                    p.grad = None if i == 1 else p.grad.add_(g)
+                o.step()
+        else:
+            _adopted_run(opt, params, g1, k, betas=False)
+            _adopted_run(eager, twin, g2, k, betas=False)
+        for a, b in zip(params, twin):
+            torch.testing.assert_close(a.detach(), b.detach(), rtol=0, atol=1e-12, msg=f"step {k}")
+    assert direct_before >= 3  # the fast step did run before the changes
+    engine = opt._fused[id(opt.param_groups[0])]  # the engine of the reloaded group
+    assert engine.counts["direct"] >= 1 and engine.counts["eager"] >= 1
+
+
+def test_holds_are_merged_into_one_and_cheap_ones_dropped():
+    """``merge_holds``: of three held scalars, the one without a library call (1 − β) is no longer held, the two
+    with ``pow`` and ``sqrt`` are held together by one hold; the values are unchanged."""
+    import math
+
+    from gdlab.optim.compiled import held, merge_holds
+
+    seen = {}
+
+    def backend(gm, example_inputs):
+        seen["removed"] = merge_holds(gm)
+        seen["holds"] = sum(1 for n in gm.graph.nodes if "gdlab.hold" in str(n.target))
+        return gm.forward
+
+    def f(x, t, b):
+        s, u = t.item(), b.item()
+        torch._check(s >= 1)
+        torch._check(u > 0.0)
+        torch._check(u < 1.0)
+        return x * held(1.0 - u) + x * held(u ** s) - held(math.sqrt(1.0 - u ** s))
+
+    x, t, b = torch.linspace(-1, 1, 7, dtype=torch.float64), torch.tensor(3), torch.tensor(0.9, dtype=torch.float64)
+    with torch._dynamo.config.patch(capture_scalar_outputs=True):
+        out = torch.compile(f, backend=backend, fullgraph=True)(x, t, b)
+    assert seen == {"removed": 2, "holds": 1}
+    expect = x * (1 - 0.9) + x * 0.9 ** 3 - math.sqrt(1 - 0.9 ** 3)
+    torch.testing.assert_close(out, expect, rtol=0, atol=1e-15)

@@ -253,8 +253,26 @@ class RuleOptimizer(torch.optim.Optimizer):
             self._step()
         return loss
 
+    def _fast_groups(self) -> set[int]:
+        """The groups whose step the fused engine took straight from the group and state (``FusedStep.fast_step``:
+        a steady compiled step, none of gdlab's per-step options on); each of the others takes the path below."""
+        engines = self.__dict__.get("_fused")
+        if (not engines or self.nonfinite != "propagate" or self.track_stats or self.bf16_update != "nearest"
+                or type(self)._extras is not RuleOptimizer._extras):
+            return set()
+        done = set()
+        for gi, group in enumerate(self.param_groups):
+            engine = engines.get(id(group))
+            if engine is not None and engine.fast_step(group, self.state):
+                done.add(gi)
+        return done
+
     def _step(self) -> None:
-        gathered = [self._gather(group) for group in self.param_groups]
+        fast = self._fast_groups()
+        if fast and len(fast) == len(self.param_groups):
+            self.stats = [{} for _ in fast]
+            return
+        gathered = [([], []) if gi in fast else self._gather(group) for gi, group in enumerate(self.param_groups)]
         track = self.track_stats
         bad = [0] * len(gathered)
         if self.nonfinite != "propagate" or track:
