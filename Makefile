@@ -103,13 +103,19 @@ lab-linear-scaling: $(STAMP)
 
 # The optimizer benchmark the book's Benchmarks page reads and checks: every rule but the matrix ones (Muon, Shampoo,
 # SOAP), with their options, both layouts, each also with compile=True, against torch.optim (foreach, for-loop, fused)
-# and pytorch_optimizer. Run it on an otherwise idle machine; the page shows the load average it recorded. The
+# and pytorch_optimizer; then the matrix rules on one transformer block's matrices, per step over a whole
+# preconditioner interval (benchmarks/bench_matrix.py, about 2 minutes); then Langevin dynamics' chain-steps per
+# second (benchmarks/bench_langevin.py, under a minute). Run it on an otherwise idle machine; the page shows the load average it recorded. The
 # script sets its own thread count (all cores), so make's one-thread setting is lifted for it. The date and the machine
 # are inside the file (book/reference/results/benchmarks-cpu.json).
 BENCH_RULES ?= Adam,AdamW,SGD,Adagrad,RMSprop,NAdam,RAdam,Lion,SignSGD,LAMB,LARS,AdamP,ScheduleFreeAdamW,Adafactor,Sophia,Adam8bit
 benchmarks: $(STAMP)
 	@$(STAGE) benchmarks env -u OMP_NUM_THREADS $(PY) benchmarks/bench_optimizers.py \
 	  --only $(BENCH_RULES) --out book/reference/results --stem benchmarks-cpu
+	@$(STAGE) benchmarks-matrix env -u OMP_NUM_THREADS $(PY) benchmarks/bench_matrix.py \
+	  --out book/reference/results --stem benchmarks-matrix-cpu
+	@$(STAGE) benchmarks-langevin env -u OMP_NUM_THREADS $(PY) benchmarks/bench_langevin.py \
+	  --json book/reference/results/benchmarks-langevin-cpu.json
 
 # gdlab at the lower bounds of pyproject.toml: a fresh venv with exactly those versions (tools/lower_bounds.py prints
 # them; torch is the CPU build, and the run stops if a CUDA build or CUDA packages came in), the test tools at

@@ -52,8 +52,12 @@ def main(argv=None) -> list[dict]:
     ap.add_argument("--device", default=None, help="torch device (cpu, cuda)")
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="torch CPU thread counts to try")
-    ap.add_argument("--json", default=None, help="write the results to this file")
+    ap.add_argument("--json", default=None, help="write the results, the machine and its load average to this file")
     args = ap.parse_args(argv)
+    for flag in ("chains", "steps", "repeats"):
+        if getattr(args, flag) < 1:
+            ap.error(f"--{flag} must be a positive integer, got {getattr(args, flag)}")
+    load0 = [round(x, 2) for x in os.getloadavg()]
     rows = []
     try:
         import torch
@@ -72,9 +76,25 @@ def main(argv=None) -> list[dict]:
             print(f"{row['backend']:8} {row['device']:6} {str(row['threads']):>7} {row['chains']:>9} "
                   f"{row['steps']:>6} {row['seconds']:>8.2f} {row['chain_steps_per_s']:>14.3e}", flush=True)
     if args.json:
+        import datetime
+
+        meta = {"date": datetime.date.today().isoformat(), "machine": f"{_cpu_name()}, {os.cpu_count()} cores",
+                "torch": getattr(sys.modules.get("torch"), "__version__", None), "loadavg_start": load0,
+                "loadavg_end": [round(x, 2) for x in os.getloadavg()], "chains": args.chains, "steps": args.steps}
         with open(args.json, "w") as fh:
-            json.dump(rows, fh, indent=2)
+            json.dump({"meta": meta, "rows": rows}, fh, indent=2)
+            fh.write("\n")
     return rows
+
+
+def _cpu_name() -> str:
+    try:
+        for line in open("/proc/cpuinfo").read().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 if __name__ == "__main__":

@@ -7,7 +7,9 @@ and writes a JSON file; this module reads such a file and is what the script and
 * :func:`verdicts` -- the speed targets of the run, one row per target with its paired ratio and interquartile
   range (a ratio is the median over rounds of gdlab's step time divided by the reference's in the same round);
 * :func:`summary` -- a compact Markdown table of one layout;
-* :func:`roofline` -- achieved bandwidth per rule against the copy bandwidth measured in the same rounds.
+* :func:`roofline` -- achieved bandwidth per rule against the copy bandwidth measured in the same rounds;
+* :func:`load_matrix`, :func:`matrix_summary` -- the same for ``benchmarks/bench_matrix.py``'s run of the matrix
+  rules (Muon, Shampoo, SOAP), timed per step over whole preconditioner intervals.
 
 The bytes a fused float32 step must move per parameter are ``4 (3 + 2 s)`` for ``s`` state elements per parameter
 (parameter read and written, gradient read, each state element read and written): SGD 12, SGD with momentum 20,
@@ -20,8 +22,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-__all__ = ["BANDWIDTH_TARGET", "FUSED_TARGETS", "GATHERS", "LAYOUTS", "TORCH_TARGETS", "bytes_per_param", "load",
-           "roofline", "summary", "verdicts"]
+__all__ = ["BANDWIDTH_TARGET", "FUSED_TARGETS", "GATHERS", "LAYOUTS", "MATRIX_IMPLS", "TORCH_TARGETS",
+           "bytes_per_param", "load", "load_matrix", "matrix_summary", "roofline", "summary", "verdicts"]
 
 LAYOUTS = {
     "a": {"count": 8, "shape": (2048, 1024), "label": "16.8M parameters in 8 tensors"},
@@ -126,6 +128,45 @@ def summary(data: dict, layout: str) -> str:
         rows.append(f"| {cid} | {_ms(res, 'gdlab')} | {_ms(res, 'gdlab compiled')} | {_ms(res, 'torch fused')} | "
                     f"{_ms(res, best) if best else ''} | {_ms(res, 'pytorch_optimizer')} | "
                     f"{_ratio(res, 'gdlab compiled / torch fused')} | {share} | {route} |")
+    return "\n".join(rows) + "\n"
+
+
+#: the implementations a matrix-rule run compares, in table order
+MATRIX_IMPLS = ("gdlab", "gdlab compiled", "torch.optim.Muon", "pytorch_optimizer")
+
+
+def load_matrix(path) -> dict:
+    """A JSON file written by ``benchmarks/bench_matrix.py``, checked to hold a complete run: per rule the median
+    step times over a whole preconditioner interval and gdlab's paired ratios to each reference."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"path: no benchmark result at {path}")
+    data = json.loads(path.read_text())
+    for key in ("meta", "params", "rules"):
+        if key not in data:
+            raise ValueError(f"path: {path} is not a bench_matrix.py result (no {key!r})")
+    for key in ("date", "machine", "torch", "threads", "d", "interval", "rounds", "loadavg_start", "loadavg_end"):
+        if key not in data["meta"]:
+            raise ValueError(f"path: {path} has no meta[{key!r}]")
+    for name, res in data["rules"].items():
+        refs = [k for k in res.get("impls", {}) if not k.startswith("gdlab")]
+        if "gdlab" not in res.get("impls", {}) or any(f"gdlab / {r}" not in res.get("ratios", {}) for r in refs):
+            raise ValueError(f"path: {path}: rule {name!r} lacks gdlab's time or a paired ratio")
+    return data
+
+
+def matrix_summary(data: dict) -> str:
+    """A matrix-rule run as a Markdown table: mean step time over an interval (ms, median over rounds) per
+    implementation, and gdlab's eager and compiled steps' paired ratios to each reference (with the IQR)."""
+    cols = [c for c in MATRIX_IMPLS if any(c in r["impls"] for r in data["rules"].values())]
+    rows = ["| rule | " + " | ".join(cols) + " | gdlab / reference | compiled / reference |",
+            "|---" * (len(cols) + 3) + "|"]
+    for name, res in data["rules"].items():
+        times = [_ms(res, c) for c in cols]
+        eager = "; ".join(f"{k.split(' / ')[1]}: {_ratio(res, k)}" for k in res["ratios"] if k.startswith("gdlab / "))
+        comp = "; ".join(f"{k.split(' / ')[1]}: {_ratio(res, k)}" for k in res["ratios"]
+                         if k.startswith("gdlab compiled / "))
+        rows.append(f"| {name} | " + " | ".join(times) + f" | {eager} | {comp} |")
     return "\n".join(rows) + "\n"
 
 

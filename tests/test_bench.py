@@ -71,3 +71,22 @@ def test_load_refuses_an_incomplete_file(tmp_path, run):
         bench.load(bad)
     with pytest.raises(FileNotFoundError, match="path"):
         bench.load(tmp_path / "missing.json")
+
+
+import bench_matrix  # noqa: E402
+
+
+def test_matrix_run_is_complete_and_its_table_lists_every_reference(tmp_path):
+    """bench_matrix.py at smoke size: Muon against torch.optim.Muon and pytorch_optimizer, one round."""
+    assert bench_matrix.main(["--only", "Muon", "--rounds", "1", "--d", "16", "--interval", "2",
+                              "--threads", "1", "--out", str(tmp_path), "--stem", "m"]) == 0
+    data = bench.load_matrix(tmp_path / "m.json")
+    res = data["rules"]["Muon"]
+    assert {"gdlab", "gdlab compiled", "torch.optim.Muon", "pytorch_optimizer"} <= set(res["impls"])
+    assert data["params"] == 12 * 16 ** 2 == res["params"] and data["meta"]["interval"] == 2
+    table = bench.matrix_summary(data)
+    assert set(data["rules"]) == {"Muon", "Muon(ns_form=full)"}  # (both iterations: bfloat16 and float32)
+    assert table.count("\n") == 2 + 2 and "torch.optim.Muon:" in table and "pytorch_optimizer:" in table
+    (tmp_path / "other.json").write_text(json.dumps({"meta": data["meta"], "layouts": {}}))
+    with pytest.raises(ValueError, match="not a bench_matrix.py result"):
+        bench.load_matrix(tmp_path / "other.json")
