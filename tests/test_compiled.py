@@ -159,3 +159,53 @@ def test_tracing_ops_accept_tensor_scalars():
 def test_invalid_chunk_raises():
     with pytest.raises(ValueError, match="chunk=0"):
         CompiledStep(RULES["SGD"](), chunk=0)
+
+
+# --- rules that branch per tensor on a value: one graph, with `where` on the value --------------------------------
+def _orthogonal(g, p, rows):
+    """``g`` with its component along ``p`` removed, per row of the ``(rows, -1)`` view."""
+    pv, gv = p.reshape(rows, -1), g.reshape(rows, -1)
+    unit = pv / pv.norm(dim=1, keepdim=True)
+    return (gv - (gv * unit).sum(dim=1, keepdim=True) * unit).reshape(p.shape)
+
+
+BRANCHING = [
+    ("AdamP", dict(lr=0.02, weight_decay=0.01), "channel"),
+    ("AdamP", dict(lr=0.02, weight_decay=0.01, nesterov=True), "layer"),
+    ("LAMB", dict(lr=0.02, weight_decay=0.01, trust_clip=10.0), None),
+    ("LARS", dict(lr=0.1, exclude_1d=True), None),
+]
+
+
+def _branching_run(name, kwargs, view, compiled, steps=12):
+    gen = torch.Generator().manual_seed(4)
+    shapes = [(4, 6), (5,), (3, 2, 4)]
+    params = [torch.randn(s, generator=gen, dtype=torch.float64) for s in shapes]
+    params[2].zero_()  # a tensor of norm 0: LAMB's and LARS's ratio is 1 there
+    opt = getattr(gopt, name)(params, compile=compiled, **kwargs)
+    for _ in range(steps):
+        for p in params:
+            g = torch.randn(p.shape, generator=gen, dtype=torch.float64)
+            if view is not None and p.ndim > 1 and float(p.norm()) > 0:
+                g = _orthogonal(g, p, p.shape[0] if view == "channel" else 1)
+            p.grad = g
+        opt.step()
+    return params, opt
+
+
+@pytest.mark.parametrize("name,kwargs,view", BRANCHING, ids=[f"{c[0]}-{c[2]}" for c in BRANCHING])
+def test_rules_that_branch_on_a_tensors_value_compile_as_one_graph(name, kwargs, view):
+    """LAMB's and LARS's trust ratios (1 at a zero norm) and AdamP's projection test are values of tensors: the
+    compiled step takes them with ``where`` and stays one graph, with eager's numbers to 1e-12 (float64), on a
+    zero tensor and, for AdamP, on gradients orthogonal to the weights per channel or per layer, where it projects."""
+    eager, _ = _branching_run(name, kwargs, view, compiled=False)
+    comp, opt = _branching_run(name, kwargs, view, compiled=True)
+    engine = next(iter(opt._fused.values()))
+    inner = engine._per_tensor
+    assert engine.route == "per-tensor" and inner.fallback_reason is None and inner.counts["eager"] == 0, (
+        inner.fallback_reason, inner.counts)
+    for a, b in zip(comp, eager):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+    if name == "AdamP":  # the projection did happen: without it (delta = 0 never passes) the weights differ
+        never, _ = _branching_run(name, {**kwargs, "delta": 0.0}, view, compiled=False)
+        assert max(float((a - b).abs().max()) for a, b in zip(never, eager)) > 1e-4

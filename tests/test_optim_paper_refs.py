@@ -570,3 +570,28 @@ def test_rules_bring_their_torch_methods():
     sf.train()
     assert not torch.equal(x_avg, y)  # the averaged point differs from the iterate after a few steps
     torch.testing.assert_close(model.weight.detach(), y, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
+@pytest.mark.parametrize("rule,hp,step,ref_hp", [
+    ("LAMB", dict(lr=1e-2, weight_decay=0.01), ref.lamb_step, dict(weight_decay=0.01)),
+    ("LARS", dict(lr=1.0, trust_coefficient=0.02, weight_decay=1e-3), ref.lars_step,
+     dict(trust_coefficient=0.02, weight_decay=1e-3)),
+])
+def test_layerwise_ratio_is_one_on_a_tensor_of_norm_zero(rule, hp, step, ref_hp, compiled):
+    """A tensor that starts at zero (a bias, say) has ‖θ‖ = 0: LAMB's trust ratio and LARS's local rate are then 1
+    (You et al.; NVIDIA's LARC), so it moves at the first step; a ratio ‖θ‖/‖u‖ = 0 would freeze it for good."""
+    rng = np.random.default_rng(3)
+    x0 = [np.zeros((4, 3)), rng.standard_normal(3)]
+    grads = [[rng.standard_normal(x.shape) for x in x0] for _ in range(3)]
+    params = [torch.tensor(x, requires_grad=True) for x in x0]
+    opt = getattr(go, rule)(params, compile=compiled, **hp)
+    xs, state = [x.copy() for x in x0], {}
+    for t, gs in enumerate(grads, start=1):
+        for p, g in zip(params, gs):
+            p.grad = torch.tensor(g)
+        opt.step()
+        xs = step(xs, gs, state, t, hp["lr"], **ref_hp)
+    assert np.abs(xs[0]).max() > 1e-4  # the zero tensor moved
+    for p, x in zip(params, xs):
+        np.testing.assert_allclose(p.detach().numpy(), x, rtol=0, atol=1e-12)

@@ -14,9 +14,37 @@ from ..pieces import adam_moments, adam_ratio, apply_update
 
 def _trust_ratio(w_norm: float, u_norm: float, clip: float | None = None) -> float:
     r"""$\varphi(\lVert x\rVert)/\lVert u\rVert$, and 1 when either norm is 0."""
-    if w_norm == 0.0 or u_norm == 0.0:
-        return 1.0
-    return (min(w_norm, clip) if clip is not None else w_norm) / u_norm
+    num = (min(w_norm, clip) if clip is not None else w_norm) if _is_number(w_norm) else (
+        w_norm.clamp(max=clip) if clip is not None else w_norm)
+    return _ratio_or_one(num, u_norm, w_norm != 0.0, u_norm != 0.0)
+
+
+def _traced(x) -> bool:
+    """``x`` is a torch tensor inside a ``torch.compile`` trace (not a NumPy array, not an eager step)."""
+    if not hasattr(x, "dim"):
+        return False
+    import torch
+
+    return torch.compiler.is_compiling()
+
+
+def _is_number(x) -> bool:
+    return isinstance(x, (int, float))
+
+
+def _ratio_or_one(num, den, *conditions):
+    """``num / den`` where every condition holds, else 1. On numbers (the eager step) a branch; on 0-d tensors (a
+    compiled or differentiable step, whose norms stay tensors) a ``where`` on their values, so that the compiled
+    step is one graph (a branch on a tensor's value would end it), with the same numbers."""
+    if all(_is_number(c) or isinstance(c, bool) for c in (num, den, *conditions)):
+        return num / den if all(conditions) else 1.0
+    import torch
+
+    ok = conditions[0]
+    for c in conditions[1:]:
+        ok = ok & c
+    den = torch.where(ok, den, torch.ones_like(den))  # (no 0/0 computed, even in the branch not taken)
+    return torch.where(ok, num / den, torch.ones_like(den))
 
 
 class LAMB(Rule):
@@ -138,7 +166,7 @@ class LARS(Rule):
                 decay.append(0.0)
                 continue
             den = g + beta * w
-            local.append(hp["trust_coefficient"] * w / den if (w > 0.0 and den > 0.0) else 1.0)
+            local.append(_ratio_or_one(hp["trust_coefficient"] * w, den, w > 0.0, den > 0.0))
             decay.append(beta)
         ctx.record("trust_ratio", local)
         if any(decay):
@@ -173,7 +201,22 @@ def adamp_projection(p, grad, update, delta: float, eps: float):
     $$
 
     returns `(update, projected)`. The first view that passes is used, as in the authors' code.
+    Inside a compiled step (``torch.compile``) both views are computed and the result chosen with ``where`` on
+    the tests' values, so that the step stays one graph (``projected`` is then a 0-d boolean tensor).
     """
+    if _traced(p):
+        import torch
+
+        out, done = update, None
+        for rows in (1, p.shape[0]):  # the layer view first: the channel view, where it passes, overrides it
+            pv = p.reshape(rows, -1)
+            passes = _cosine_rows(grad.reshape(rows, -1), pv, eps).max() < delta / math.sqrt(pv.shape[1])
+            pn = pv / (((pv * pv).sum(axis=1) ** 0.5) + eps).reshape(rows, 1)
+            uv = update.reshape(rows, -1)
+            radial = (pn * uv).sum(axis=1).reshape(rows, 1)
+            out = torch.where(passes, (uv - pn * radial).reshape(p.shape), out)
+            done = passes if done is None else done | passes
+        return out, done
     for rows in (p.shape[0], 1):
         pv = p.reshape(rows, -1)
         if float(_cosine_rows(grad.reshape(rows, -1), pv, eps).max()) < delta / math.sqrt(pv.shape[1]):
@@ -242,7 +285,10 @@ class AdamP(Rule):
             if p.ndim > 1:
                 upd[i], done = adamp_projection(p, g, upd[i], hp["delta"], hp["eps"])
             projected.append(done)
-            ratios.append(hp["wd_ratio"] if done else 1.0)
+            if isinstance(done, bool):
+                ratios.append(hp["wd_ratio"] if done else 1.0)
+            else:  # (traced: a 0-d boolean tensor; the ratio in the parameter's dtype, as the eager number)
+                ratios.append(done.to(p.dtype) * (hp["wd_ratio"] - 1.0) + 1.0)
         ctx.record("projected", projected)
         if hp["weight_decay"] != 0.0:
             ops.mul_(ctx.params, [1.0 - hp["lr"] * hp["weight_decay"] * r for r in ratios])
