@@ -344,6 +344,8 @@ class CompiledStep:
         of the graph (a group of 2,000 tensors takes minutes), so a group whose tensors
         are updated independently is cut into chunks that share one compiled graph.
         Independence is checked, not assumed: see :func:`is_separable`.
+    eager:
+        How a step that is not compiled runs (default: ``rule.update``).
     fullgraph:
         Require a single graph (default). A rule that cannot be traced whole then runs
         eagerly instead of as a chain of small graphs, which would be slower than eager.
@@ -355,10 +357,12 @@ class CompiledStep:
     #: its hyperparameters at every step would otherwise compile at every step)
     max_variants = 8
 
-    def __init__(self, rule: Rule, chunk: int = 32, fullgraph: bool = True, **compile_kwargs: Any):
+    def __init__(self, rule: Rule, chunk: int = 32, fullgraph: bool = True,
+                 eager: Callable[[Context], None] | None = None, **compile_kwargs: Any):
         if not isinstance(chunk, int) or chunk < 1:
             raise ValueError(f"Invalid chunk value: chunk={chunk!r} (expected a positive int)")
         self.rule = rule
+        self.eager = eager if eager is not None else rule.update
         self.chunk = chunk
         self.fullgraph = fullgraph
         self.compile_kwargs = compile_kwargs
@@ -386,7 +390,7 @@ class CompiledStep:
         why = self._why_eager(ctx)
         if why is not None:
             self.counts["eager"] += 1
-            self.rule.update(ctx)
+            self.eager(ctx)
             return
         names = _buffer_names(ctx.states[0])
         hyper = self._hyper(ctx.group)
@@ -436,7 +440,7 @@ class CompiledStep:
         warnings.warn(f"{type(self.rule).__name__} compile=True: {reason}; running eagerly",
                       RuntimeWarning, stacklevel=4)
         self.counts["eager"] += 1
-        self.rule.update(ctx)
+        self.eager(ctx)
 
 
 def is_separable(rule: Rule, hyper: dict, lr=1e-2) -> bool:

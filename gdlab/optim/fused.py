@@ -390,6 +390,9 @@ class FusedStep:
         The param group this engine serves (its parameters are packed into flat buffers at the first step).
     compile:
         Trace the flat step with ``torch.compile`` (default). ``False`` runs the same flat step eagerly.
+    eager:
+        How a step that does not fit runs (default: ``rule.update``). The torch face passes its own eager step,
+        which updates large CPU tensors one at a time as it does without ``compile=True``.
     adopt_grads:
         Let the optimizer's ``zero_grad(set_to_none=False)`` re-point the zeroed gradients to views of the flat
         gradient buffer (:meth:`adopt_grads_now`), so that ``backward()`` accumulates into it and the next step
@@ -412,7 +415,7 @@ class FusedStep:
     """
 
     def __init__(self, rule: Rule, group: dict, *, compile: bool = True, adopt_grads: bool = True,
-                 **compile_kwargs: Any):
+                 eager: Callable[[Context], None] | None = None, **compile_kwargs: Any):
         if not isinstance(rule, Rule):
             raise TypeError(f"FusedStep: rule must be a gdlab.optim.base.Rule, got {type(rule).__name__}")
         if not isinstance(group, dict) or "params" not in group:
@@ -421,6 +424,7 @@ class FusedStep:
             raise TypeError(f"FusedStep: compile must be a bool, got {type(compile).__name__}")
         self.rule = rule
         self.group = group
+        self.eager = eager if eager is not None else rule.update
         self.compile = compile
         self.adopt_grads = bool(adopt_grads)
         self.compile_kwargs = compile_kwargs
@@ -490,18 +494,19 @@ class FusedStep:
             if self._per_tensor is None:
                 from .compiled import CompiledStep
 
-                self._per_tensor = CompiledStep(self.rule, **self.compile_kwargs) if self.compile else None
+                self._per_tensor = (CompiledStep(self.rule, eager=self.eager, **self.compile_kwargs) if self.compile
+                                    else None)
             self.counts["per-tensor"] += 1
             if self._per_tensor is not None:
                 self._per_tensor(ctx)
             else:
-                self.rule.update(ctx)
+                self.eager(ctx)
             return
         steady = self._steady(ctx)
         why = None if steady else self._why_eager(ctx)
         if why is not None:
             self.counts["eager"] += 1
-            self.rule.update(ctx)
+            self.eager(ctx)
             return
         names = self._buckets[0][0].names if steady else _buffer_names(ctx.states[0])
         buckets = self._buckets if steady else self._layout(ctx, names)

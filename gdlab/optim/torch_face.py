@@ -324,10 +324,24 @@ class RuleOptimizer(torch.optim.Optimizer):
         hit = cache.get(id(group.get("params")))
         if hit is not None and hit[0] == key:
             return hit[1]
-        answer = all(p.device.type == "cpu" for p in params) and \
-            sum(p.numel() for p in params) >= PER_TENSOR_NUMEL * len(params)
+        answer = _large_on_cpu(params)
         cache[id(group.get("params"))] = (key, answer)
         return answer
+
+    def _eager_update(self, ctx: Context) -> None:
+        """A step the compiled engine does not compile (a rule it cannot trace, a step that does not fit), run as
+        the optimizer without ``compile=True`` runs it: large CPU tensors one at a time (:data:`PER_TENSOR_NUMEL`),
+        since the whole group's intermediates at once cost more than the arithmetic."""
+        group = ctx.group
+        if (ctx.stats is None and not ctx.extras and len(ctx.params) > 1 and group.get("foreach") is None
+                and not group.get("differentiable") and isinstance(ctx.ops, TorchOps) and ctx.ops.foreach
+                and _large_on_cpu(ctx.params)):
+            one = TorchOps(foreach=False)
+            for i in range(len(ctx.params)):
+                self.rule.update(Context(ops=one, params=ctx.params[i:i + 1], grads=ctx.grads[i:i + 1],
+                                         states=ctx.states[i:i + 1], steps=ctx.steps[i:i + 1], group=group))
+            return
+        self.rule.update(ctx)
 
     #: what `compile=True` runs: "fused", the rule on flat buffers, one compiled loop per group (`fused.py`), or
     #: "per-tensor", the rule on the group's tensors, one compiled graph for the optimizer (`compiled.py`)
@@ -348,19 +362,25 @@ class RuleOptimizer(torch.optim.Optimizer):
                 live = {id(g) for g in self.param_groups}
                 for key in [k for k in engines if k not in live]:
                     del engines[key]
-                engine = engines[id(ctx.group)] = FusedStep(self.rule, ctx.group)
+                engine = engines[id(ctx.group)] = FusedStep(self.rule, ctx.group, eager=self._eager_update)
             engine(ctx)
         elif compile:
             if self._compiled is None:
                 from .compiled import CompiledStep  # the rule's own update, compiled (see compiled.py)
 
-                self._compiled = CompiledStep(self.rule)
+                self._compiled = CompiledStep(self.rule, eager=self._eager_update)
             self._compiled(ctx)
         else:
             self.rule.update(ctx)
 
 
 _NOT_PICKLED = ("_compiled", "_fused", "_zero_grad_profile_name", "_per_tensor_cache")
+
+
+def _large_on_cpu(params: list) -> bool:
+    """Every tensor on the CPU and :data:`PER_TENSOR_NUMEL` elements or more on average."""
+    return all(p.device.type == "cpu" for p in params) and \
+        sum(p.numel() for p in params) >= PER_TENSOR_NUMEL * len(params)
 
 
 def _advance_steps(states: list[dict]) -> list[int]:
