@@ -78,23 +78,15 @@ def main(argv=None) -> list[dict]:
     if args.json:
         import datetime
 
-        meta = {"date": datetime.date.today().isoformat(), "machine": f"{_cpu_name()}, {os.cpu_count()} cores",
+        from gdlab.bench import cpu_name
+
+        meta = {"date": datetime.date.today().isoformat(), "machine": f"{cpu_name()}, {os.cpu_count()} cores",
                 "torch": getattr(sys.modules.get("torch"), "__version__", None), "loadavg_start": load0,
                 "loadavg_end": [round(x, 2) for x in os.getloadavg()], "chains": args.chains, "steps": args.steps}
         with open(args.json, "w") as fh:
             json.dump({"meta": meta, "rows": rows}, fh, indent=2)
             fh.write("\n")
     return rows
-
-
-def _cpu_name() -> str:
-    try:
-        for line in open("/proc/cpuinfo").read().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 if __name__ == "__main__":

@@ -196,10 +196,10 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     from importlib.metadata import version
 
-    from bench_optimizers import _cpu_name
+    from gdlab.bench import cpu_name
 
     date = _dt.date.today().isoformat()
-    meta = {"date": date, "machine": f"{_cpu_name()}, {os.cpu_count()} cores",
+    meta = {"date": date, "machine": f"{cpu_name()}, {os.cpu_count()} cores",
             "torch": torch.__version__, "pytorch_optimizer": version("pytorch_optimizer"),
             "threads": args.threads, "d": args.d, "shapes": shapes(args.d), "interval": args.interval,
             "rounds": args.rounds, "loadavg_start": [round(x, 2) for x in os.getloadavg()]}

@@ -54,7 +54,7 @@ import gdlab.optim as gopt  # noqa: E402
 from gdlab.optim import RULES  # noqa: E402
 
 from gdlab.bench import (BANDWIDTH_TARGET, FUSED_TARGETS, GATHERS, LAYOUTS, TORCH_TARGETS,  # noqa: E402, F401
-                         verdicts)
+                         cpu_name, verdicts)
 
 LR = 1e-3
 
@@ -313,16 +313,6 @@ def markdown(meta: dict, all_results: dict, all_verdicts: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--layout", choices=("a", "b", "both"), default="both")
@@ -355,7 +345,7 @@ def main(argv=None) -> int:
         po_version = version("pytorch_optimizer")
     except Exception:  # noqa: BLE001
         po_version = "not installed"
-    meta = {"date": _dt.date.today().isoformat(), "machine": f"{_cpu_name()}, {os.cpu_count()} cores",
+    meta = {"date": _dt.date.today().isoformat(), "machine": f"{cpu_name()}, {os.cpu_count()} cores",
             "torch": torch.__version__, "threads": torch.get_num_threads(), "python": platform.python_version(),
             "pytorch_optimizer": po_version, "rounds": rounds, "warmup": args.warmup,
             "loadavg_start": [round(x, 2) for x in os.getloadavg()]}

@@ -23,7 +23,8 @@ import json
 from pathlib import Path
 
 __all__ = ["BANDWIDTH_TARGET", "FUSED_TARGETS", "GATHERS", "LAYOUTS", "MATRIX_IMPLS", "TORCH_TARGETS",
-           "bytes_per_param", "load", "load_matrix", "matrix_summary", "roofline", "summary", "verdicts"]
+           "bytes_per_param", "cpu_name", "load", "load_matrix", "matrix_summary", "roofline", "summary",
+           "verdicts"]
 
 LAYOUTS = {
     "a": {"count": 8, "shape": (2048, 1024), "label": "16.8M parameters in 8 tensors"},
@@ -37,6 +38,19 @@ FUSED_TARGETS = ("Adam", "AdamW", "SGD(momentum=0.9)", "Adagrad")
 GATHERS = "gdlab compiled, gathering"
 #: share of a plain copy's bandwidth every elementwise rule's fused step must reach on the large layout
 BANDWIDTH_TARGET = 0.7
+
+
+def cpu_name() -> str:
+    """The CPU's model name as ``/proc/cpuinfo`` gives it (what a recorded run names its machine by)."""
+    import platform
+
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
 
 
 def bytes_per_param(state_elements: float) -> float:
