@@ -169,18 +169,23 @@ def load_matrix(path) -> dict:
     return data
 
 
-def matrix_summary(data: dict) -> str:
-    """A matrix-rule run as a Markdown table: mean step time over an interval (ms, median over rounds) per
-    implementation, and gdlab's eager and compiled steps' paired ratios to each reference (with the IQR)."""
-    cols = [c for c in MATRIX_IMPLS if any(c in r["impls"] for r in data["rules"].values())]
-    rows = ["| rule | " + " | ".join(cols) + " | gdlab / reference | compiled / reference |",
-            "|---" * (len(cols) + 3) + "|"]
+def matrix_summary(data: dict, part: str = "times") -> str:
+    """A matrix-rule run as a Markdown table. ``part="times"``: mean step time over an interval (ms, median over
+    rounds) per implementation; ``part="ratios"``: gdlab's eager and compiled steps' paired ratios to each
+    reference, with the interquartile range (two narrow tables instead of one too wide for a page)."""
+    if part not in ("times", "ratios"):
+        raise ValueError(f"part: expected 'times' or 'ratios', got {part!r}")
+    if part == "times":
+        cols = [c for c in MATRIX_IMPLS if any(c in r["impls"] for r in data["rules"].values())]
+        rows = ["| rule | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+        for name, res in data["rules"].items():
+            rows.append(f"| {name} | " + " | ".join(_ms(res, c) for c in cols) + " |")
+        return "\n".join(rows) + "\n"
+    rows = ["| rule | reference | gdlab / reference | compiled / reference |", "|---|---|---|---|"]
     for name, res in data["rules"].items():
-        times = [_ms(res, c) for c in cols]
-        eager = "; ".join(f"{k.split(' / ')[1]}: {_ratio(res, k)}" for k in res["ratios"] if k.startswith("gdlab / "))
-        comp = "; ".join(f"{k.split(' / ')[1]}: {_ratio(res, k)}" for k in res["ratios"]
-                         if k.startswith("gdlab compiled / "))
-        rows.append(f"| {name} | " + " | ".join(times) + f" | {eager} | {comp} |")
+        for ref in (c for c in MATRIX_IMPLS if c in res["impls"] and not c.startswith("gdlab")):
+            rows.append(f"| {name} | {ref} | {_ratio(res, f'gdlab / {ref}')} | "
+                        f"{_ratio(res, f'gdlab compiled / {ref}')} |")
     return "\n".join(rows) + "\n"
 
 

@@ -84,9 +84,13 @@ def test_matrix_run_is_complete_and_its_table_lists_every_reference(tmp_path):
     res = data["rules"]["Muon"]
     assert {"gdlab", "gdlab compiled", "torch.optim.Muon", "pytorch_optimizer"} <= set(res["impls"])
     assert data["params"] == 12 * 16 ** 2 == res["params"] and data["meta"]["interval"] == 2
-    table = bench.matrix_summary(data)
     assert set(data["rules"]) == {"Muon", "Muon(ns_form=full)"}  # (both iterations: bfloat16 and float32)
-    assert table.count("\n") == 2 + 2 and "torch.optim.Muon:" in table and "pytorch_optimizer:" in table
+    times, ratios = bench.matrix_summary(data), bench.matrix_summary(data, "ratios")
+    assert times.count("\n") == 2 + 2 and "| torch.optim.Muon | pytorch_optimizer |" in times
+    assert ratios.count("\n") == 2 + 2 * 2  # each case against each of the two references
+    assert "| Muon | torch.optim.Muon |" in ratios and "| Muon(ns_form=full) | pytorch_optimizer |" in ratios
+    with pytest.raises(ValueError, match="part"):
+        bench.matrix_summary(data, "both")
     (tmp_path / "other.json").write_text(json.dumps({"meta": data["meta"], "layouts": {}}))
     with pytest.raises(ValueError, match="not a bench_matrix.py result"):
         bench.load_matrix(tmp_path / "other.json")
