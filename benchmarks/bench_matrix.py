@@ -32,7 +32,6 @@ import argparse
 import datetime as _dt
 import json
 import os
-import statistics
 import sys
 import time
 import warnings
@@ -46,6 +45,7 @@ for _path in (ROOT, ROOT / "benchmarks"):
         sys.path.insert(0, str(_path))
 
 import gdlab.optim as gopt  # noqa: E402
+from bench_optimizers import _quantiles, fallback_reason  # noqa: E402
 
 #: the cases timed: Muon with the iteration torch.optim.Muon and pytorch_optimizer run (bfloat16, gdlab's
 #: ``ns_form="torch"``), Muon with gdlab's default float32 iteration (``ns_form="full"``), Shampoo and SOAP
@@ -98,19 +98,6 @@ def builders(name: str, interval: int) -> dict:
     raise ValueError(f"name: not a matrix rule: {name!r} (one of {', '.join(RULES)})")
 
 
-def _quantiles(xs: list[float]) -> tuple[float, float, float]:
-    if len(xs) < 2:
-        return xs[0], xs[0], xs[0]
-    q = statistics.quantiles(xs, n=4, method="inclusive")
-    return q[0], statistics.median(xs), q[2]
-
-
-def _fallback(opt) -> str | None:
-    engines = [getattr(opt, "_compiled", None), *getattr(opt, "_fused", {}).values()]
-    engines += [getattr(e, "_per_tensor", None) for e in list(engines)]
-    return next((e.fallback_reason for e in engines if getattr(e, "fallback_reason", None)), None)
-
-
 def bench_rule(name: str, d: int, interval: int, rounds: int) -> dict:
     impls, errors, notes = {}, {}, {}
     for label, build in builders(name, interval).items():
@@ -122,7 +109,7 @@ def bench_rule(name: str, d: int, interval: int, rounds: int) -> dict:
                 for _ in range(interval):
                     opt.step()
             if label == "gdlab compiled":
-                reason = _fallback(opt)
+                reason = fallback_reason(opt)
                 if reason or any(issubclass(w.category, RuntimeWarning) for w in caught):
                     notes[label] = f"ran eagerly: {reason or caught[0].message}"
             impls[label] = opt

@@ -162,6 +162,13 @@ def state_elements_per_param(opt, params) -> float:
     return total / n
 
 
+def fallback_reason(opt) -> str | None:
+    """Why an optimizer's compile=True step ran eagerly (its engines' fallback reason), or None."""
+    fused = list(getattr(opt, "_fused", {}).values())
+    engines = [getattr(opt, "_compiled", None), *fused, *(getattr(e, "_per_tensor", None) for e in fused)]
+    return next((e.fallback_reason for e in engines if getattr(e, "fallback_reason", None)), None)
+
+
 # --- timing ---------------------------------------------------------------------------------
 def _quantiles(xs: list[float]) -> tuple[float, float, float]:
     if len(xs) < 2:
@@ -195,9 +202,7 @@ def bench_case(layout: str, name: str, opts: dict, rounds: int, warmup: int, com
                 for p, g in zip(params, fixed):
                     p.grad.add_(g)
             if label in ("gdlab compiled", GATHERS):
-                fused = list(getattr(opt, "_fused", {}).values())
-                engines = [getattr(opt, "_compiled", None), *fused, *(getattr(e, "_per_tensor", None) for e in fused)]
-                reason = next((e.fallback_reason for e in engines if getattr(e, "fallback_reason", None)), None)
+                reason = fallback_reason(opt)
                 if reason or any(issubclass(w.category, RuntimeWarning) for w in caught):
                     errors[label] = f"ran eagerly: {reason}"
                     continue

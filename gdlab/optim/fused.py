@@ -442,7 +442,6 @@ class FusedStep:
         #: compiled steps called without Dynamo (see :class:`_Direct`), per trace key
         self._direct: dict[tuple, _Direct] = {}
         self._pending: tuple | None = None
-        self._went_direct = False
         self._plan: _Plan | None = None
 
     # -- hyperparameters -------------------------------------------------------------------------------------
@@ -516,9 +515,8 @@ class FusedStep:
             gathers = b.gathers
             grad = b.gather_grads([ctx.grads[i] for i in idx])
             bufs = [[b.buffers[k]] for k in names]
-            self._went_direct = False
-            out = self._run(spec, floats, hp["lr"], names, [b.flat], [grad], bufs, t)
-            direct = direct and self._went_direct and b.gathers == gathers
+            out, called = self._run(spec, floats, hp["lr"], names, [b.flat], [grad], bufs, t)
+            direct = direct and called and b.gathers == gathers
             for k, name in enumerate(names):
                 new = out[k][0]
                 if new is not b.buffers[name]:
@@ -610,15 +608,14 @@ class FusedStep:
             fl = [torch.tensor(v, dtype=torch.float64) for v in floats]
         args = (self.rule, spec, self._ops, names, params, grads, bufs, t_in, lr, *fl)
         if not self.compile or self.fallback_reason is not None:
-            return _flat_template(*args)
+            return _flat_template(*args), False
         key = (spec, names, params[0].dtype, params[0].device.type)
         direct = self._direct.get(key)
         if direct is not None:
             inputs = direct.inputs(params, grads, bufs, t_in, lr, fl)
             if inputs is not None:
                 direct.call(*inputs)
-                self._went_direct = True
-                return bufs
+                return bufs, True
         fn = self._fns.get(key)
         if fn is None:
             # The hyperparameters enter as unbacked symbolic floats (.item() of 0-dim tensors). torch 2.13's
@@ -638,7 +635,7 @@ class FusedStep:
             with traced_scalars():
                 self._pending = (params, grads, bufs, t_in, lr, fl)
                 try:
-                    return fn(*args)
+                    return fn(*args), False
                 finally:
                     self._pending = None
         except Exception as exc:  # noqa: BLE001 - a tracing, compiler or guard failure means: run the flat step eagerly
@@ -650,7 +647,7 @@ class FusedStep:
             warnings.warn(f"{type(self.rule).__name__} fused step: {self.fallback_reason}; running the flat step "
                           "eagerly", RuntimeWarning, stacklevel=3)
             # a failed trace has not touched the buffers (dynamo aborts before running the graph)
-            return _flat_template(*args)
+            return _flat_template(*args), False
 
 
 # --- calling the compiled step without Dynamo ------------------------------------------------------------------
@@ -812,11 +809,11 @@ class _Plan:
         plan.base, plan.version, plan.t = base, base._version, int(counts[0])
         rows = [None] * len(params)
         plan.buckets = []
+        t_in, lr_in, *fl = engine._scalars(plan.t, hp["lr"], floats)
         for b, idx in engine._buckets:
             key = (spec, names, b.flat.dtype, b.flat.device.type)
             direct = engine._direct.get(key)
             bufs = [[b.buffers[k]] for k in names]
-            t_in, lr_in, *fl = engine._scalars(plan.t, hp["lr"], floats)
             if direct is None or direct.inputs([b.flat], [b.grad], bufs, t_in, lr_in, fl) is None:
                 return None  # (the graph of this key was compiled for tensors of another bucket)
             for j, i in enumerate(idx):

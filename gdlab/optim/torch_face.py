@@ -294,16 +294,10 @@ class RuleOptimizer(torch.optim.Optimizer):
             group = _for_rule(group)
             before = [p.detach().clone() for p in params] if track else None
             run = lowprec.begin(params, states, self.bf16_update)  # float32 work copies of bf16 parameters
-            if self._per_tensor(group, params):
-                one = TorchOps(foreach=False)
-                for i in range(len(params)):
-                    self._run_rule(Context(ops=one, params=run[i:i + 1], grads=grads[i:i + 1],
-                                           states=states[i:i + 1], steps=steps[i:i + 1], group=group,
-                                           stats=None, extras=self._extras(group)))
-            else:
-                ctx = Context(ops=ops, params=run, grads=grads, states=states, steps=steps,
-                              group=group, stats=stats, extras=self._extras(group))
-                self._run_rule(ctx)
+            ctx = Context(ops=ops, params=run, grads=grads, states=states, steps=steps,
+                          group=group, stats=stats, extras=self._extras(group))
+            for part in (_each_tensor(ctx) if self._per_tensor(group, params) else [ctx]):
+                self._run_rule(part)
             lowprec.finish(params, run, states, self.bf16_update, self._bf16_generators, self.bf16_seed)
             if track:
                 _effective_stats(stats, before, params, grads, group)
@@ -336,10 +330,8 @@ class RuleOptimizer(torch.optim.Optimizer):
         if (ctx.stats is None and not ctx.extras and len(ctx.params) > 1 and group.get("foreach") is None
                 and not group.get("differentiable") and isinstance(ctx.ops, TorchOps) and ctx.ops.foreach
                 and _large_on_cpu(ctx.params)):
-            one = TorchOps(foreach=False)
-            for i in range(len(ctx.params)):
-                self.rule.update(Context(ops=one, params=ctx.params[i:i + 1], grads=ctx.grads[i:i + 1],
-                                         states=ctx.states[i:i + 1], steps=ctx.steps[i:i + 1], group=group))
+            for part in _each_tensor(ctx):
+                self.rule.update(part)
             return
         self.rule.update(ctx)
 
@@ -375,6 +367,14 @@ class RuleOptimizer(torch.optim.Optimizer):
 
 
 _NOT_PICKLED = ("_compiled", "_fused", "_zero_grad_profile_name", "_per_tensor_cache")
+
+
+def _each_tensor(ctx: Context) -> list[Context]:
+    """``ctx`` as one context per tensor, each with for-loop operations (the step of large CPU tensors)."""
+    one = TorchOps(foreach=False)
+    return [Context(ops=one, params=ctx.params[i:i + 1], grads=ctx.grads[i:i + 1], states=ctx.states[i:i + 1],
+                    steps=ctx.steps[i:i + 1], group=ctx.group, stats=ctx.stats, extras=ctx.extras)
+            for i in range(len(ctx.params))]
 
 
 def _large_on_cpu(params: list) -> bool:

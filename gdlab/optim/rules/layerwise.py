@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import math
 
-from ..base import Context, Rule, check_betas, check_eps, check_lr, check_nonneg, check_unit
+from ..base import Context, Rule, check_betas, check_eps, check_lr, check_nonneg, check_unit, is_number
 from ..pieces import adam_moments, adam_ratio, apply_update
 
 
 def _trust_ratio(w_norm: float, u_norm: float, clip: float | None = None) -> float:
     r"""$\varphi(\lVert x\rVert)/\lVert u\rVert$, and 1 when either norm is 0."""
-    num = (min(w_norm, clip) if clip is not None else w_norm) if _is_number(w_norm) else (
+    num = (min(w_norm, clip) if clip is not None else w_norm) if is_number(w_norm) else (
         w_norm.clamp(max=clip) if clip is not None else w_norm)
     return _ratio_or_one(num, u_norm, w_norm != 0.0, u_norm != 0.0)
 
@@ -28,15 +28,11 @@ def _traced(x) -> bool:
     return torch.compiler.is_compiling()
 
 
-def _is_number(x) -> bool:
-    return isinstance(x, (int, float))
-
-
 def _ratio_or_one(num, den, *conditions):
     """``num / den`` where every condition holds, else 1. On numbers (the eager step) a branch; on 0-d tensors (a
     compiled or differentiable step, whose norms stay tensors) a ``where`` on their values, so that the compiled
     step is one graph (a branch on a tensor's value would end it), with the same numbers."""
-    if all(_is_number(c) or isinstance(c, bool) for c in (num, den, *conditions)):
+    if all(is_number(c) for c in (num, den, *conditions)):
         return num / den if all(conditions) else 1.0
     import torch
 
