@@ -87,6 +87,28 @@ def close(world: World) -> None:
         dist.destroy_process_group()
 
 
+def settle(seconds: float = 0.25) -> None:
+    """Wait until this rank's finished collectives have let go of their buffers (for a memory count between steps).
+
+    A barrier returns once every rank has reached it, but not once gloo's worker threads have dropped the buffers of
+    the collectives before it: a worker marks a collective done (``wait()`` returns on the calling thread) and only
+    then releases the work and the tensors it holds, e.g. the full-size input of FSDP2's last reduce-scatter. On a
+    loaded machine that release can land after the barrier. ``settle`` waits at a barrier, sleeps ``seconds`` (ten
+    times Linux's scheduling period of a few milliseconds per runnable thread, so that a descheduled worker runs
+    again) and waits at a second barrier, so that every rank reads its memory after the same wait. Without a process
+    group it does nothing.
+    """
+    import time
+
+    if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or not seconds >= 0:
+        raise ValueError(f"Invalid seconds: seconds={seconds!r} (expected a number >= 0)")
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    dist.barrier()
+    time.sleep(float(seconds))
+    dist.barrier()
+
+
 def cpu_model() -> str:
     """The CPU's model name, as the operating system gives it.
 

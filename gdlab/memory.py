@@ -627,7 +627,8 @@ def measure_step(build: Callable[[], tuple[Any, Any]], batch, loss_fn: Callable 
     ``optimizer.step()``; the last step is reported (with ``steps >= 2`` it is a steady-state step: the
     optimizer state exists and, with ``set_to_none=False``, the gradients stay allocated between steps).
     ``settle()``, if given, runs after the last step and before ``at_rest`` is read (pass
-    ``torch.distributed.barrier`` under ``torchrun``, so that every rank has finished its collectives).
+    :func:`gdlab.distributed.settle` under ``torchrun``, so that every rank has finished its collectives and gloo's
+    worker threads have released their buffers).
 
     On CPU the counts come from the allocator's records in the torch profiler
     (``torch.profiler.profile(profile_memory=True)``): every allocation and release, in order, with the CPU

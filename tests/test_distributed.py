@@ -113,6 +113,10 @@ def test_sharding_helpers_single_process():
         m.weight[0, 0] = float("nan")
     with pytest.raises(FloatingPointError, match="weight"):
         gdist.check_replicas(m, world)
+    gdist.settle(0.0)  # no process group: returns at once
+    for bad in (-1.0, float("nan"), "1", True):
+        with pytest.raises(ValueError, match="seconds"):
+            gdist.settle(bad)
 
 
 def test_lab_schedule_and_validation():
