@@ -213,7 +213,7 @@ def zero_worker(size: str, out: str) -> None:
     builds = _zero_builds(cfg)
     rows = {}
     for name in ZERO_STAGES:
-        m = memory.measure_step(builds[name], mine, steps=steps, settle=dist.barrier)
+        m = memory.measure_step(builds[name], mine, steps=steps, settle=gdist.settle)
         losses = torch.tensor(m.losses, dtype=torch.float64)
         dist.all_reduce(losses)  # the loss of the whole batch: the mean of the ranks' means
         rows[name] = dict(measured=m.as_dict(), losses=(losses / world.size).tolist(),
