@@ -195,6 +195,28 @@ class Quadratic(Problem):
             raise ValueError(f"a 1-D quadratic has a single eigenvalue: need mu == L, got mu={mu}, L={L}")
         return cls(np.linspace(mu, L, int(dim)), seed=seed, **kw)
 
+    @classmethod
+    def rotated(cls, eigenvalues, angle: float, x0=None, **kw) -> "Quadratic":
+        r"""A 2-D quadratic whose eigenvectors are the axes turned by ``angle`` (radians):
+        :math:`Q = \begin{pmatrix}\cos\theta & -\sin\theta\\ \sin\theta & \cos\theta\end{pmatrix}`, so that
+        ``angle=0`` is axis-aligned (a diagonal :math:`A`) and the first eigenvalue lies along
+        :math:`(\cos\theta, \sin\theta)`. ``x0`` is the start (default :math:`x^\star + Q\mathbf 1`)."""
+        eig = np.asarray(eigenvalues, dtype=float)
+        if eig.shape != (2,):
+            raise ValueError(f"eigenvalues must be two numbers for a rotated quadratic, got shape {eig.shape}")
+        theta = float(angle)
+        if not math.isfinite(theta):
+            raise ValueError(f"angle must be finite, got angle={angle}")
+        q = cls(eig, **kw)
+        c, s = math.cos(theta), math.sin(theta)
+        q.Q = np.array([[c, -s], [s, c]])
+        q.A = (q.Q * eig) @ q.Q.T
+        q.A = 0.5 * (q.A + q.A.T)
+        q.x0 = q.x_star + (q.Q @ np.ones(2) if x0 is None else np.asarray(x0, dtype=float) - q.x_star)
+        if q.x0.shape != (2,):
+            raise ValueError(f"x0 must have shape (2,), got {np.shape(x0)}")
+        return q
+
     def f(self, x):
         r""":math:`\tfrac12 (x-x^\star)^\top A(x-x^\star) + f^\star`; accepts ``(..., dim)``."""
         e = self._points(x) - self.x_star

@@ -431,3 +431,104 @@ def test_the_fit_check_catches_what_spills(server, context):
     kinds = sorted(f.split(" ")[0] + (" " + f.split(" ")[1] if f.startswith("a") else "") for f in found)
     assert kinds == ["a progress", "an empty", "code", "equation", "table"], found
     assert any("32 px high" in f for f in found) and any("900 px wide" in f for f in found)
+
+
+# --- interactive figures (gdlab.interactive) --------------------------------------------------------------------------
+# The chapters whose result depends on a parameter that carry an explorer; every page with one is driven below.
+INTERACTIVE = {"book/deterministic/heavy-ball.html"}
+EXPLORER_PAGES = [p for p in PAGES if 'class="gdlab-explorer"' in (SITE / p).read_text(encoding="utf-8")]
+
+# What each explorer plots now: the x and y of every trace, as one string.
+PLOTTED = "e => JSON.stringify(e.querySelector('.gx-plot').data.map(t => [t.x, t.y]))"
+
+
+def explorer_failures(context, base: str, relpath: str) -> list[str]:
+    """Open a page and drive each of its explorers: it must draw, each slider it has must change the plotted data (and
+    the value shown beside it), and play and step must change it too. Returns what did not."""
+    page = context.new_page()
+    found = []
+    try:
+        page.goto(base + relpath, wait_until="networkidle", timeout=60_000)
+        roots = page.locator(".gdlab-explorer")
+        n = roots.count()
+        try:
+            page.wait_for_function(f"document.querySelectorAll('.gdlab-explorer[data-drawn]').length === {n}",
+                                   timeout=20_000)
+        except Exception:  # noqa: BLE001 - reported as undrawn below
+            pass
+        for i in range(n):
+            root = roots.nth(i)
+            name = f"explorer {i + 1} of {n}"
+            if root.get_attribute("data-drawn") is None:
+                found.append(f"{name}: not drawn")
+                continue
+            if root.locator(".gx-note").is_visible():
+                found.append(f"{name}: the note for Jupyter is still shown")
+            sliders = root.locator("input[type=range]")
+            if sliders.count() == 0:
+                found.append(f"{name}: no slider")
+            for j in range(sliders.count()):
+                slider = sliders.nth(j)
+                param = slider.get_attribute("data-param")
+                before = root.evaluate(PLOTTED)
+                shown = slider.evaluate("s => s.nextElementSibling.textContent")
+                slider.evaluate("s => { s.value = (+s.value + 1) % (+s.max + 1); s.dispatchEvent(new Event('input')); }")
+                if root.evaluate(PLOTTED) == before:
+                    found.append(f"{name}: moving the {param} slider did not change the plot")
+                if slider.evaluate("s => s.nextElementSibling.textContent") == shown:
+                    found.append(f"{name}: the {param} slider's value did not change")
+            play, step = root.locator("button[data-action=play]"), root.locator("button[data-action=step]")
+            if play.count():
+                play.click()  # from the last iteration: back to k = 0, then one iteration per tick
+                seen = set()
+                for _ in range(20):
+                    seen.add(root.evaluate(PLOTTED))
+                    page.wait_for_timeout(50)
+                if len(seen) < 3:
+                    found.append(f"{name}: play showed {len(seen)} picture(s) in one second, not an animation")
+                play.click()  # pause
+                before = root.evaluate(PLOTTED)
+                step.click()
+                if root.evaluate(PLOTTED) == before:
+                    found.append(f"{name}: step did not change the plot")
+    finally:
+        page.close()
+    return found
+
+
+def test_the_chapters_with_a_parameter_have_an_explorer():
+    assert INTERACTIVE <= set(EXPLORER_PAGES), f"no explorer on {sorted(INTERACTIVE - set(EXPLORER_PAGES))}"
+
+
+@pytest.mark.parametrize("relpath", EXPLORER_PAGES or ["book/deterministic/heavy-ball.html"])
+def test_every_explorer_responds_offline(relpath, server, context):
+    """Each explorer draws from the book's own scripts, and each of its sliders, its play and its step buttons change
+    what it plots; no request leaves the machine (the context aborts and records any)."""
+    report = {"outside": []}
+    context.reports.append(report)
+    assert explorer_failures(context, server, relpath) == []
+    assert report["outside"] == []
+
+
+def test_the_explorer_check_catches_a_dead_figure(server, context):
+    """A figure whose sliders change nothing fails the check; one without its scripts is reported undrawn."""
+    import numpy as np
+
+    from gdlab import interactive
+
+    dead = interactive.Explorer({"a": [1.0, 2.0]}, lambda a: [interactive.line(range(21), range(21), animate=True)],
+                                frames=20)
+    live = interactive.Explorer({"a": [1.0, 2.0]}, lambda a: [interactive.line(np.arange(3), a * np.arange(3))])
+    pages = {"_gdlab_dead_explorer.html": ("./", dead), "_gdlab_unserved_explorer.html": ("./nowhere/", live)}
+    try:
+        for name, (root, fig) in pages.items():
+            (SITE / name).write_text(f'<html data-content_root="{root}"><body>{fig.html()}</body></html>')
+        context.reports.append({"outside": []})
+        found = explorer_failures(context, server, "_gdlab_dead_explorer.html")
+        context.reports.append({"outside": []})
+        missing = explorer_failures(context, server, "_gdlab_unserved_explorer.html")
+    finally:
+        for name in pages:
+            (SITE / name).unlink()
+    assert found == ["explorer 1 of 1: moving the a slider did not change the plot"], found
+    assert missing == ["explorer 1 of 1: not drawn"], missing

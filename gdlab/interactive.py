@@ -1,0 +1,298 @@
+r"""Interactive figures that work in the static book: every frame computed in Python, drawn by plotly.js in the page.
+
+A figure here is a grid of precomputed pictures. The reader moves sliders over the values of one or more parameters
+(a step size, a momentum, a rotation) and, for a figure with a time axis, plays or steps through the iterations; the
+page only looks up the picture of the chosen grid point, so no kernel and no network is needed. The numbers come from
+the same tested NumPy code the chapter runs (gdlab's optimizers and theory), at build time.
+
+>>> from gdlab import interactive
+>>> fig = interactive.Explorer(
+...     {"alpha": [0.1, 0.5, 1.0]},
+...     lambda alpha: [interactive.line(range(5), [alpha ** k for k in range(5)], name="alpha^k")],
+...     title="powers", xaxis={"title": "k"}, yaxis={"title": "value"})
+>>> fig  # doctest: +SKIP
+
+``fig`` displays as HTML: the sliders, the plot and a caption line. In the built book the page loads plotly.js (the
+cartesian bundle, from the book's own ``_static/interactive/``) and gdlab's ``explorer.js`` next to it; in Jupyter or
+Colab, where those files are not served, the output says so and shows nothing else (the chapter keeps a live
+ipywidgets version for those).
+
+Data layout (what :meth:`Explorer.spec` returns, the JSON the page reads):
+
+* ``params``: one entry per slider, ``{"name", "label", "values", "initial", "format"}``;
+* ``styles``: the Plotly attributes of each computed trace (all but ``x`` and ``y``), taken from the first grid point,
+  and its ``x`` when every grid point has the same;
+* ``points``: for each grid point, in row-major order over ``params``, ``{"x": [...], "y": [...], "text": str}``, one
+  array per trace (values rounded to ``digits`` significant digits; a non-finite value becomes ``null``, a gap; an
+  ``x`` kept in the style is ``null`` here), and ``"z"`` (one matrix per trace, ``null`` for a trace without one)
+  when some trace has a ``z`` that changes with the parameters (a contour of a problem that does);
+* ``background``: traces drawn under every grid point (contour lines, a target curve);
+* ``frames``: ``None``, or the number of iterations ``T``: then the traces whose style has ``"animate": True`` show
+  their first ``t + 1`` points, ``t`` moved by a play button, a step button and a time slider.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import itertools
+import json
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+#: where the built book serves the scripts, relative to its root (``book/_vendor`` is its ``html_static_path``)
+STATIC = "_static/interactive/"
+#: the largest JSON a page carries for one figure; a larger grid is an error (coarsen it)
+MAX_BYTES = 3_000_000
+
+
+def _round(values, digits: int) -> list:
+    a = np.asarray(values, dtype=float).ravel()
+    out: list = []
+    for v in a.tolist():
+        if not math.isfinite(v):
+            out.append(None)
+        elif v == 0.0:
+            out.append(0.0)
+        else:
+            out.append(float(f"{v:.{digits - 1}e}"))
+    return out
+
+
+def line(x, y, *, name: str = "", animate: bool = False, **style) -> dict:
+    """A line trace: ``x``, ``y`` and Plotly's scatter attributes (``mode="lines"`` unless given). ``animate=True``
+    makes it one the time axis reveals point by point."""
+    trace = {"type": "scatter", "mode": "lines", "name": name, "x": x, "y": y, **style}
+    if animate:
+        trace["animate"] = True
+    return trace
+
+
+def contour(problem, xlim, ylim, *, n: int = 81, levels: int = 16, log: bool = True,
+            zrange: tuple[float, float] | None = None, **style) -> dict:
+    """The level lines of a 2-D problem's ``f`` on a grid, as a background trace. With ``log=True`` (default) the lines
+    are spaced evenly in ``log10(f - f*)``, so that a narrow valley shows several rings. The lines span ``zrange``
+    (in those units) when given, else the 2 % quantile to the maximum of the grid; pass ``zrange`` for a contour that
+    an explorer recomputes at each grid point, so that its style (the levels) stays the same."""
+    if getattr(problem, "dim", 2) != 2:
+        raise ValueError(f"Invalid problem: a contour needs a 2-D problem, got dim={problem.dim}")
+    xs, ys = np.linspace(*xlim, n), np.linspace(*ylim, n)
+    f_star = float(getattr(problem, "f_star", 0.0) or 0.0)
+    Z = np.array([[float(problem.f(np.array([u, v]))) - f_star for u in xs] for v in ys])
+    if log:
+        Z = np.log10(np.maximum(Z, 1e-12))
+    lo, hi = (float(np.quantile(Z, 0.02)), float(Z.max())) if zrange is None else map(float, zrange)
+    if not hi > lo:
+        raise ValueError(f"Invalid zrange: zrange={zrange!r} (expected low < high)")
+    trace = {"type": "contour", "x": xs, "y": ys, "z": Z, "showscale": False, "hoverinfo": "skip",
+             "contours": {"coloring": "lines", "start": lo, "end": hi, "size": (hi - lo) / levels},
+             "line": {"width": 0.8}, "colorscale": [[0, "#c8c8c8"], [1, "#5a5a5a"]], "showlegend": False}
+    trace.update(style)
+    return trace
+
+
+def _encode(trace: dict, digits: int) -> dict:
+    out = {}
+    for k, v in trace.items():
+        if k in ("x", "y", "z"):
+            v = np.asarray(v, dtype=float)
+            out[k] = [_round(row, digits) for row in v] if v.ndim == 2 else _round(v, digits)
+        elif isinstance(v, np.generic):
+            out[k] = v.item()
+        else:
+            out[k] = v
+    return out
+
+
+class Explorer:
+    r"""A figure over a grid of parameter values, with a slider per parameter and, optionally, a time axis.
+
+    ``params`` maps each parameter's name to its values (the slider's stops, in order). ``compute(**point)`` returns
+    the picture at one grid point: a list of traces (see :func:`line`), or a pair ``(traces, text)`` where ``text`` is
+    a caption line shown under the plot (e.g. the measured rate). Every grid point must return the same traces in the
+    same order (the same count, each with the same style); only ``x`` and ``y`` may change, and their lengths.
+
+    ``initial`` names the value each slider starts at (default: the middle stop; a value not on the grid is an error).
+    ``labels`` gives each slider's label (HTML and Unicode, e.g. ``"α"``) and ``formats`` a ``printf``-style format
+    of its value (default ``"%.3g"``). ``frames=T`` adds the time axis over iterations ``0..T``; ``layout`` is Plotly's
+    layout (axis ranges fixed there keep the view still while the sliders move), ``background`` a list of traces drawn
+    under every grid point. ``digits`` is the number of significant digits the page keeps.
+    """
+
+    def __init__(self, params: Mapping[str, Sequence[float]], compute: Callable[..., Any], *,
+                 background: Sequence[dict] = (), initial: Mapping[str, float] | None = None,
+                 labels: Mapping[str, str] | None = None, formats: Mapping[str, str] | None = None,
+                 frames: int | None = None, title: str = "", caption: str = "", digits: int = 4,
+                 height: int = 420, layout: Mapping[str, Any] | None = None, **axes):
+        if not isinstance(params, Mapping) or not params:
+            raise ValueError("Invalid params: expected a non-empty mapping of name -> values")
+        self.names = list(params)
+        self.values = []
+        for name, vals in params.items():
+            vals = [float(v) for v in vals]
+            if len(vals) < 2 or not all(math.isfinite(v) for v in vals):
+                raise ValueError(f"Invalid params: {name!r} needs at least two finite values, got {vals!r}")
+            self.values.append(vals)
+        if frames is not None and (isinstance(frames, bool) or not isinstance(frames, int) or frames < 1):
+            raise ValueError(f"Invalid frames: frames={frames!r} (expected None or an int >= 1)")
+        if isinstance(digits, bool) or not isinstance(digits, int) or not 2 <= digits <= 17:
+            raise ValueError(f"Invalid digits: digits={digits!r} (expected an int in [2, 17])")
+        initial = dict(initial or {})
+        unknown = set(initial) - set(self.names) | set(labels or {}) - set(self.names) | \
+            set(formats or {}) - set(self.names)
+        if unknown:
+            raise ValueError(f"Invalid initial/labels/formats: unknown parameter(s) {sorted(unknown)}")
+        self.start = []
+        for name, vals in zip(self.names, self.values):
+            if name in initial:
+                hits = [i for i, v in enumerate(vals) if math.isclose(v, float(initial[name]), rel_tol=1e-12,
+                                                                         abs_tol=1e-15)]
+                if not hits:
+                    raise ValueError(f"Invalid initial: {name}={initial[name]!r} is not one of its values")
+                self.start.append(hits[0])
+            else:
+                self.start.append(len(vals) // 2)
+        self.labels = {n: (labels or {}).get(n, n) for n in self.names}
+        self.formats = {n: (formats or {}).get(n, "%.3g") for n in self.names}
+        self.compute, self.frames, self.digits = compute, frames, digits
+        self.title, self.caption, self.height = title, caption, height
+        self.background = [_encode(t, digits) for t in background]
+        self.layout = dict(layout or {})
+        for k, v in axes.items():
+            if not k.startswith(("xaxis", "yaxis")):
+                raise TypeError(f"Explorer() got an unexpected keyword argument {k!r}")
+            self.layout[k] = v
+        self._spec: dict | None = None
+
+    # ------------------------------------------------------------------ the data
+    def _point(self, idx) -> tuple[list[dict], str]:
+        kw = {n: vals[i] for n, vals, i in zip(self.names, self.values, idx)}
+        out = self.compute(**kw)
+        text = ""
+        if isinstance(out, tuple):
+            out, text = out
+        if not isinstance(out, list) or not out or not all(isinstance(t, dict) for t in out):
+            raise ValueError(f"Invalid compute: at {kw} it returned {type(out).__name__}, expected a non-empty list "
+                             "of traces (dicts) or (traces, text)")
+        return out, str(text)
+
+    def spec(self) -> dict:
+        """The JSON-ready description the page draws (computed once, on first use)."""
+        if self._spec is not None:
+            return self._spec
+        styles = None
+        points = []
+        for idx in itertools.product(*(range(len(v)) for v in self.values)):
+            traces, text = self._point(idx)
+            style = [{k: v for k, v in t.items() if k not in ("x", "y", "z")} for t in traces]
+            if styles is None:
+                styles = style
+            elif style != styles:
+                kw = {n: vals[i] for n, vals, i in zip(self.names, self.values, idx)}
+                raise ValueError(f"Invalid compute: at {kw} the traces differ from the first grid point's in count "
+                                 "or style; only x and y may change")
+            pt = {"x": [_round(t["x"], self.digits) for t in traces],
+                  "y": [_round(t["y"], self.digits) for t in traces], "text": text}
+            if any("z" in t for t in traces):  # a contour or heatmap that changes with the parameters
+                pt["z"] = [[_round(row, self.digits) for row in np.atleast_2d(np.asarray(t["z"], dtype=float))]
+                           if "z" in t else None for t in traces]
+            if self.frames is not None:
+                for t, s in zip(traces, style):
+                    if s.get("animate") and len(np.ravel(t["x"])) != self.frames + 1:
+                        raise ValueError(f"Invalid compute: an animated trace has {len(np.ravel(t['x']))} points, "
+                                         f"expected frames + 1 = {self.frames + 1}")
+            points.append(pt)
+        assert styles is not None
+        styles = [dict(st) for st in styles]
+        for i, st in enumerate(styles):  # an x (or z) shared by every grid point is stored once, in the style
+            for key in ("x", "z"):
+                if key not in points[0] or points[0][key][i] is None:
+                    continue
+                first = points[0][key][i]
+                if all(pt[key][i] == first for pt in points):
+                    st[key] = first
+                    for pt in points:
+                        pt[key][i] = None
+        layout = {"height": self.height, "margin": {"l": 60, "r": 20, "t": 40 if self.title else 20, "b": 50},
+                  "legend": {"orientation": "h", "y": -0.2, "yanchor": "top"}, "template": None, **self.layout}
+        for key, axis in layout.items():  # plotly.js 3 and later read a title only as {"text": ...}
+            if key.startswith(("xaxis", "yaxis")) and isinstance(axis, dict) and isinstance(axis.get("title"), str):
+                layout[key] = {**axis, "title": {"text": axis["title"]}}
+        if self.title:
+            layout.setdefault("title", {"text": self.title, "font": {"size": 15}})
+        self._spec = {
+            "params": [{"name": n, "label": self.labels[n], "values": vals, "initial": i, "format": self.formats[n]}
+                       for n, vals, i in zip(self.names, self.values, self.start)],
+            "styles": [_encode(s, self.digits) for s in styles], "points": points, "background": self.background,
+            "frames": self.frames, "layout": layout,
+            "config": {"displaylogo": False, "responsive": True,
+                       "modeBarButtonsToRemove": ["toImage", "sendDataToCloud", "select2d", "lasso2d"]},
+        }
+        return self._spec
+
+    def json(self) -> str:
+        text = json.dumps(self.spec(), separators=(",", ":"), allow_nan=False)
+        if len(text) > MAX_BYTES:
+            raise ValueError(f"Invalid grid: the figure's data is {len(text):,} bytes, more than MAX_BYTES = "
+                             f"{MAX_BYTES:,}; use fewer parameter values, frames or points")
+        return text
+
+    # ------------------------------------------------------------------ the page
+    def html(self) -> str:
+        data = self.json()
+        ident = "gx-" + hashlib.sha1(data.encode()).hexdigest()[:10]
+        safe = data.replace("</", "<\\/")  # the JSON sits in a <script> element
+        caption = f'<p class="gx-caption">{self.caption}</p>' if self.caption else ""
+        return (
+            f'<div class="gdlab-explorer" id="{ident}">'
+            '<p class="gx-note">This figure is interactive in the built book, which serves its scripts '
+            "(plotly.js and gdlab's explorer.js). In Jupyter or Colab run the live version below it.</p>"
+            f'<script type="application/json" class="gx-spec">{safe}</script>{caption}</div>'
+            f"<script>{_LOADER}</script>"
+        )
+
+    def _repr_html_(self) -> str:
+        return self.html()
+
+    def __repr__(self) -> str:
+        grid = " x ".join(str(len(v)) for v in self.values)
+        return f"Explorer({', '.join(self.names)}: {grid} points, frames={self.frames})"
+
+
+# Loads plotly.js and explorer.js once per page from the book's static folder, then draws every explorer not yet drawn.
+# Outside the built book (no Sphinx content root) it leaves the note in place.
+_LOADER = """(function () {
+  var root = document.documentElement.dataset.content_root;
+  if (root === undefined) return;
+  var base = root + "%s";
+  if (!window.gdlabExplorerLoading) {
+    window.gdlabExplorerLoading = new Promise(function (resolve, reject) {
+      var load = function (src, next) {
+        var s = document.createElement("script");
+        s.src = base + src; s.onload = next; s.onerror = function () { reject(new Error("could not load " + src)); };
+        document.head.appendChild(s);
+      };
+      load("plotly-cartesian.min.js", function () { load("explorer.js", resolve); });
+    });
+  }
+  window.gdlabExplorerLoading.then(function () { window.gdlabExplorer.drawAll(); });
+})();""" % STATIC  # noqa: UP031 - the JavaScript's own braces would need doubling in an f-string
+
+
+def show(fig: Explorer):
+    """Display an explorer (in a notebook) and return it."""
+    from IPython.display import HTML, display
+
+    display(HTML(fig.html()))
+    return fig
+
+
+def escape(text: str) -> str:
+    """Text for a caption or label, with HTML's special characters escaped."""
+    return html.escape(text, quote=True)
+
+
+__all__ = ["MAX_BYTES", "STATIC", "Explorer", "contour", "escape", "line", "show"]
