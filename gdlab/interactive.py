@@ -24,8 +24,9 @@ Data layout (what :meth:`Explorer.spec` returns, the JSON the page reads):
   and its ``x`` when every grid point has the same;
 * ``points``: for each grid point, in row-major order over ``params``, ``{"x": [...], "y": [...], "text": str}``, one
   array per trace (values rounded to ``digits`` significant digits; a non-finite value becomes ``null``, a gap; an
-  ``x`` kept in the style is ``null`` here), and ``"z"`` (one matrix per trace, ``null`` for a trace without one)
-  when some trace has a ``z`` that changes with the parameters (a contour of a problem that does);
+  ``x`` kept in the style is ``null`` here), and ``"z"`` when some trace has a ``z`` that changes with the parameters
+  (a contour of a problem that does): per trace, the index of its matrix in ``zs`` (``null`` for a trace without one);
+* ``zs``: those matrices, each distinct one stored once;
 * ``background``: traces drawn under every grid point (contour lines, a target curve);
 * ``frames``: ``None``, or the number of iterations ``T``: then the traces whose style has ``"animate": True`` show
   their first ``t + 1`` points, ``t`` moved by a play button, a step button and a time slider.
@@ -94,6 +95,32 @@ def contour(problem, xlim, ylim, *, n: int = 81, levels: int = 16, log: bool = T
     return trace
 
 
+def pad(values, length: int) -> np.ndarray:
+    """``values`` (rows ``0..n-1``) padded with NaN rows to ``length`` rows: a run that stopped early (diverged) keeps
+    the shape of the others, and its missing points are gaps in the figure."""
+    a = np.asarray(values, dtype=float)
+    if a.shape[0] > length:
+        raise ValueError(f"Invalid length: {a.shape[0]} rows do not fit in length={length}")
+    out = np.full((length, *a.shape[1:]), np.nan)
+    out[: a.shape[0]] = a
+    return out
+
+
+def path_and_curve(xlim, ylim, steps: int, *, curve_range=(-12.0, 3.0), curve_title: str = "‖xₖ − x*‖²",
+                   log: bool = True, split: float = 0.44) -> dict:
+    """The axes of the two-panel figure the chapters use: the iterates in the plane (``x``/``y`` axes, left, over
+    ``xlim`` and ``ylim``) and a curve over the iterations ``0..steps`` (``x2``/``y2``, right; ``curve_range`` is the
+    range of its y axis, in decades when ``log``). Pass it as ``Explorer(..., **path_and_curve(...))``; traces of the
+    right panel set ``xaxis="x2", yaxis="y2"``."""
+    return {
+        "xaxis": {"domain": [0, split], "range": list(xlim), "title": "x₁"},
+        "yaxis": {"range": list(ylim), "title": "x₂"},
+        "xaxis2": {"domain": [1 - split, 1], "range": [0, steps], "title": "iteration k"},
+        "yaxis2": {"type": "log" if log else "linear", "range": list(curve_range), "anchor": "x2",
+                   "title": curve_title},
+    }
+
+
 def _encode(trace: dict, digits: int) -> dict:
     out = {}
     for k, v in trace.items():
@@ -110,14 +137,15 @@ def _encode(trace: dict, digits: int) -> dict:
 class Explorer:
     r"""A figure over a grid of parameter values, with a slider per parameter and, optionally, a time axis.
 
-    ``params`` maps each parameter's name to its values (the slider's stops, in order). ``compute(**point)`` returns
+    ``params`` maps each parameter's name to its values (the slider's stops, in order): numbers, or names (strings)
+    for a choice such as a schedule's shape, which the slider shows as they are. ``compute(**point)`` returns
     the picture at one grid point: a list of traces (see :func:`line`), or a pair ``(traces, text)`` where ``text`` is
     a caption line shown under the plot (e.g. the measured rate). Every grid point must return the same traces in the
     same order (the same count, each with the same style); only ``x`` and ``y`` may change, and their lengths.
 
     ``initial`` names the value each slider starts at (default: the middle stop; a value not on the grid is an error).
     ``labels`` gives each slider's label (HTML and Unicode, e.g. ``"α"``) and ``formats`` a ``printf``-style format
-    of its value (default ``"%.3g"``). ``frames=T`` adds the time axis over iterations ``0..T``; ``layout`` is Plotly's
+    of a number (default ``"%.3g"``). ``frames=T`` adds the time axis over iterations ``0..T``; ``layout`` is Plotly's
     layout (axis ranges fixed there keep the view still while the sliders move), ``background`` a list of traces drawn
     under every grid point. ``digits`` is the number of significant digits the page keeps.
     """
@@ -132,9 +160,19 @@ class Explorer:
         self.names = list(params)
         self.values = []
         for name, vals in params.items():
-            vals = [float(v) for v in vals]
-            if len(vals) < 2 or not all(math.isfinite(v) for v in vals):
-                raise ValueError(f"Invalid params: {name!r} needs at least two finite values, got {vals!r}")
+            vals = list(vals)
+            if all(isinstance(v, str) for v in vals):  # a choice: the slider shows the names
+                ok = len(vals) >= 2 and len(set(vals)) == len(vals)
+            else:
+                try:
+                    vals = [float(v) for v in vals]
+                except (TypeError, ValueError):
+                    vals, ok = vals, False
+                else:
+                    ok = len(vals) >= 2 and all(math.isfinite(v) for v in vals)
+            if not ok:
+                raise ValueError(f"Invalid params: {name!r} needs at least two finite numbers or distinct names, "
+                                 f"got {vals!r}")
             self.values.append(vals)
         if frames is not None and (isinstance(frames, bool) or not isinstance(frames, int) or frames < 1):
             raise ValueError(f"Invalid frames: frames={frames!r} (expected None or an int >= 1)")
@@ -148,8 +186,10 @@ class Explorer:
         self.start = []
         for name, vals in zip(self.names, self.values):
             if name in initial:
-                hits = [i for i, v in enumerate(vals) if math.isclose(v, float(initial[name]), rel_tol=1e-12,
-                                                                         abs_tol=1e-15)]
+                want = initial[name]
+                hits = [i for i, v in enumerate(vals)
+                        if (v == want if isinstance(v, str) else
+                            not isinstance(want, str) and math.isclose(v, float(want), rel_tol=1e-12, abs_tol=1e-15))]
                 if not hits:
                     raise ValueError(f"Invalid initial: {name}={initial[name]!r} is not one of its values")
                 self.start.append(hits[0])
@@ -216,6 +256,16 @@ class Explorer:
                     st[key] = first
                     for pt in points:
                         pt[key][i] = None
+        zs: list = []  # the other matrices, each stored once: a point names its matrix by index
+        seen: dict[str, int] = {}
+        for pt in points:
+            for i, z in enumerate(pt.get("z", [])):
+                if z is not None:
+                    key = json.dumps(z)
+                    if key not in seen:
+                        seen[key] = len(zs)
+                        zs.append(z)
+                    pt["z"][i] = seen[key]
         layout = {"height": self.height, "margin": {"l": 60, "r": 20, "t": 40 if self.title else 20, "b": 50},
                   "legend": {"orientation": "h", "y": -0.2, "yanchor": "top"}, "template": None, **self.layout}
         for key, axis in layout.items():  # plotly.js 3 and later read a title only as {"text": ...}
@@ -227,7 +277,7 @@ class Explorer:
             "params": [{"name": n, "label": self.labels[n], "values": vals, "initial": i, "format": self.formats[n]}
                        for n, vals, i in zip(self.names, self.values, self.start)],
             "styles": [_encode(s, self.digits) for s in styles], "points": points, "background": self.background,
-            "frames": self.frames, "layout": layout,
+            "frames": self.frames, "layout": layout, "zs": zs,
             "config": {"displaylogo": False, "responsive": True,
                        "modeBarButtonsToRemove": ["toImage", "sendDataToCloud", "select2d", "lasso2d"]},
         }
@@ -295,4 +345,4 @@ def escape(text: str) -> str:
     return html.escape(text, quote=True)
 
 
-__all__ = ["MAX_BYTES", "STATIC", "Explorer", "contour", "escape", "line", "show"]
+__all__ = ["MAX_BYTES", "STATIC", "Explorer", "contour", "escape", "line", "pad", "path_and_curve", "show"]

@@ -145,8 +145,13 @@ def test_a_contour_that_turns_with_the_parameter_is_stored_per_point():
         return [interactive.contour(q, (-1, 1), (-1, 1), n=5, zrange=(-3.0, 0.0)), interactive.line([0, 1], [0, 1])]
 
     spec = interactive.Explorer({"angle": [0.0, 0.5]}, compute).spec()
-    z0, z1 = (np.asarray(pt["z"][0], dtype=float) for pt in spec["points"])
+    assert [pt["z"][0] for pt in spec["points"]] == [0, 1]
+    z0, z1 = (np.asarray(z, dtype=float) for z in spec["zs"])
     assert z0.shape == (5, 5) and not np.allclose(z0, z1)
+    # a matrix that repeats over a parameter it does not depend on is stored once
+    twice = interactive.Explorer({"angle": [0.0, 0.5], "b": [1.0, 2.0]},
+                                 lambda angle, b: compute(angle) + [interactive.line([0, 1], [0, b])]).spec()
+    assert len(twice["zs"]) == 2 and [pt["z"][0] for pt in twice["points"]] == [0, 0, 1, 1]
     assert all(pt["z"][1] is None for pt in spec["points"]) and "z" not in spec["styles"][0]
     assert spec["styles"][0]["contours"]["start"] == -3.0
     # the same contour at every point: stored once
@@ -163,3 +168,33 @@ def test_axis_titles_are_written_as_plotly_reads_them():
                                 yaxis2={"title": {"text": "y", "font": {"size": 9}}}).spec()
     assert spec["layout"]["xaxis"]["title"] == {"text": "k"}
     assert spec["layout"]["yaxis2"]["title"] == {"text": "y", "font": {"size": 9}}
+
+
+def test_pad_and_the_two_panel_axes():
+    out = interactive.pad([[1.0, 2.0], [3.0, 4.0]], 4)
+    assert out.shape == (4, 2) and out[1].tolist() == [3.0, 4.0] and np.isnan(out[2:]).all()
+    assert interactive.pad([1.0], 1).tolist() == [1.0]
+    with pytest.raises(ValueError, match="length"):
+        interactive.pad([1.0, 2.0], 1)
+    axes = interactive.path_and_curve((-1, 1), (-2, 2), 50, curve_range=(-6, 1))
+    spec = interactive.Explorer({"alpha": [1.0, 2.0]}, _powers, **axes).spec()["layout"]
+    assert spec["xaxis2"]["range"] == [0, 50] and spec["yaxis2"]["type"] == "log"
+    assert spec["yaxis"]["title"] == {"text": "x₂"} and spec["yaxis2"]["anchor"] == "x2"
+
+
+def test_a_choice_of_names_is_a_parameter():
+    seen = []
+
+    def compute(shape, lr):
+        seen.append((shape, lr))
+        return [interactive.line([0, 1], [lr, lr if shape == "constant" else lr / 2])]
+
+    spec = interactive.Explorer({"shape": ["constant", "halved"], "lr": [0.1, 0.2]}, compute,
+                                initial={"shape": "halved"}).spec()
+    assert spec["params"][0]["values"] == ["constant", "halved"] and spec["params"][0]["initial"] == 1
+    assert seen == [("constant", 0.1), ("constant", 0.2), ("halved", 0.1), ("halved", 0.2)]
+    for bad in (["a", "a"], ["a", 1.0], ["a"]):
+        with pytest.raises(ValueError, match="distinct names"):
+            interactive.Explorer({"shape": bad}, compute)
+    with pytest.raises(ValueError, match="not one of its values"):
+        interactive.Explorer({"shape": ["a", "b"]}, compute, initial={"shape": "c"})

@@ -435,7 +435,10 @@ def test_the_fit_check_catches_what_spills(server, context):
 
 # --- interactive figures (gdlab.interactive) --------------------------------------------------------------------------
 # The chapters whose result depends on a parameter that carry an explorer; every page with one is driven below.
-INTERACTIVE = {"book/deterministic/heavy-ball.html"}
+INTERACTIVE = {
+    "book/foundations/gd-three-rates.html", "book/deterministic/heavy-ball.html", "book/deterministic/nesterov.html",
+    "book/stochastic/sgd-robbins-monro.html", "book/adaptive/beyond-adam.html",
+}
 EXPLORER_PAGES = [p for p in PAGES if 'class="gdlab-explorer"' in (SITE / p).read_text(encoding="utf-8")]
 
 # What each explorer plots now: the x and y of every trace, as one string.

@@ -18,6 +18,7 @@
   }
 
   function format(fmt, v) {
+    if (typeof v === "string") return v;
     var m = /^%\.(\d+)([fge])$/.exec(fmt || "%.3g");
     if (!m) return String(v);
     var n = +m[1];
@@ -117,7 +118,7 @@
           x = x.slice(0, state.t + 1); y = y.slice(0, state.t + 1);
         }
         tr.x = x; tr.y = y;
-        if (pt.z && pt.z[i] !== null) tr.z = pt.z[i];
+        if (pt.z && pt.z[i] !== null) tr.z = spec.zs[pt.z[i]];
         traces.push(tr);
       });
       text.textContent = pt.text || "";
