@@ -232,8 +232,12 @@ class Explorer:
                 styles = style
             elif style != styles:
                 kw = {n: vals[i] for n, vals, i in zip(self.names, self.values, idx)}
+                hint = ""
+                if len(style) == len(styles) and any(a.get("contours") != b.get("contours")
+                                                     for a, b in zip(style, styles)):
+                    hint = " (a contour's levels changed: give contour() a fixed zrange)"
                 raise ValueError(f"Invalid compute: at {kw} the traces differ from the first grid point's in count "
-                                 "or style; only x and y may change")
+                                 f"or style; only x, y and z may change{hint}")
             pt = {"x": [_round(t["x"], self.digits) for t in traces],
                   "y": [_round(t["y"], self.digits) for t in traces], "text": text}
             if any("z" in t for t in traces):  # a contour or heatmap that changes with the parameters

@@ -119,7 +119,7 @@ def test_compute_must_return_the_same_traces_everywhere():
         n = 1 if a < 1 else 2
         return [interactive.line([0, 1], [a, a], name=f"t{i}") for i in range(n)]
 
-    with pytest.raises(ValueError, match="only x and y may change"):
+    with pytest.raises(ValueError, match="only x, y and z may change"):
         interactive.Explorer({"a": [0.5, 2.0]}, changing).spec()
     with pytest.raises(ValueError, match="expected a non-empty list"):
         interactive.Explorer({"a": [0.5, 2.0]}, lambda a: a).spec()
