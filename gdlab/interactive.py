@@ -107,14 +107,14 @@ def pad(values, length: int) -> np.ndarray:
 
 
 def path_and_curve(xlim, ylim, steps: int, *, curve_range=(-12.0, 3.0), curve_title: str = "‖xₖ − x*‖²",
-                   log: bool = True, split: float = 0.44) -> dict:
+                   log: bool = True, split: float = 0.44, names: tuple[str, str] = ("x₁", "x₂")) -> dict:
     """The axes of the two-panel figure the chapters use: the iterates in the plane (``x``/``y`` axes, left, over
     ``xlim`` and ``ylim``) and a curve over the iterations ``0..steps`` (``x2``/``y2``, right; ``curve_range`` is the
     range of its y axis, in decades when ``log``). Pass it as ``Explorer(..., **path_and_curve(...))``; traces of the
-    right panel set ``xaxis="x2", yaxis="y2"``."""
+    right panel set ``xaxis="x2", yaxis="y2"``; ``names`` are the titles of the plane's two axes."""
     return {
-        "xaxis": {"domain": [0, split], "range": list(xlim), "title": "x₁"},
-        "yaxis": {"range": list(ylim), "title": "x₂"},
+        "xaxis": {"domain": [0, split], "range": list(xlim), "title": names[0]},
+        "yaxis": {"range": list(ylim), "title": names[1]},
         "xaxis2": {"domain": [1 - split, 1], "range": [0, steps], "title": "iteration k"},
         "yaxis2": {"type": "log" if log else "linear", "range": list(curve_range), "anchor": "x2",
                    "title": curve_title},
