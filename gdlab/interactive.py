@@ -336,12 +336,11 @@ _LOADER = """(function () {
 })();""" % STATIC  # noqa: UP031 - the JavaScript's own braces would need doubling in an f-string
 
 
-def show(fig: Explorer):
-    """Display an explorer (in a notebook) and return it."""
+def show(fig: Explorer) -> None:
+    """Display an explorer in a notebook (it returns nothing, so that a cell ending with it shows the figure once)."""
     from IPython.display import HTML, display
 
     display(HTML(fig.html()))
-    return fig
 
 
 def escape(text: str) -> str:

@@ -434,10 +434,16 @@ def test_the_fit_check_catches_what_spills(server, context):
 
 
 # --- interactive figures (gdlab.interactive) --------------------------------------------------------------------------
-# The chapters whose result depends on a parameter that carry an explorer; every page with one is driven below.
+# Every chapter and lab (each has a result that depends on a parameter) carries an explorer; every page with one is
+# driven below.
 INTERACTIVE = {
-    "book/foundations/gd-three-rates.html", "book/deterministic/heavy-ball.html", "book/deterministic/nesterov.html",
-    "book/stochastic/sgd-robbins-monro.html", "book/adaptive/beyond-adam.html",
+    "book/foundations/gd-three-rates.html", "book/deterministic/step-size.html", "book/deterministic/heavy-ball.html",
+    "book/deterministic/nesterov.html", "book/stochastic/sgd-robbins-monro.html",
+    "book/stochastic/minibatch-noise-scale.html", "book/stochastic/sgd-langevin.html",
+    "book/stochastic/sharp-flat-saddles.html", "book/adaptive/adagrad-rmsprop.html", "book/adaptive/adam.html",
+    "book/adaptive/adamw.html", "book/adaptive/beyond-adam.html", "book/practice/schedules.html",
+    "book/practice/clipping-mixed-precision.html", "book/practice/lr-finder.html", "labs/linear-scaling.html",
+    "labs/memory-accounting.html",
 }
 EXPLORER_PAGES = [p for p in PAGES if 'class="gdlab-explorer"' in (SITE / p).read_text(encoding="utf-8")]
 
