@@ -122,6 +122,11 @@
         traces.push(tr);
       });
       text.textContent = pt.text || "";
+      if (plot.data) {  // keep what the reader showed or hid in the legend
+        plot.data.forEach(function (shown, i) {
+          if (i < traces.length && shown.visible !== undefined) traces[i].visible = shown.visible;
+        });
+      }
       window.Plotly.react(plot, traces, spec.layout, spec.config);
     }
 
