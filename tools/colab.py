@@ -457,12 +457,19 @@ def version(root: Path = ROOT) -> str:
     return tomllib.loads((root / "pyproject.toml").read_text())["project"]["version"]
 
 
+# Stored results a page reads that are named after another page (by the notebook's stem)
+READS = {"which-optimizer": ["results/benchmarks-cpu.json"]}
+
+
 def lab_files(notebook: Path) -> list[str]:
     """What a notebook reads besides gdlab, relative to the notebook: a lab's script (``<stem>.py`` with ``_`` for
-    ``-``) and the stored results ``results/<stem>-*.json`` (a lab's, or the Benchmarks page's recorded run)."""
+    ``-``), the stored results ``results/<stem>-*.json`` (a lab's, or the Benchmarks page's recorded run), and the
+    files :data:`READS` names for it."""
     script = notebook.with_name(notebook.stem.replace("-", "_") + ".py")
-    results = sorted(notebook.parent.glob(f"results/{notebook.stem}-*.json"))
-    return [*([script.name] if script.exists() else []), *(r.relative_to(notebook.parent).as_posix() for r in results)]
+    results = [r.relative_to(notebook.parent).as_posix()
+               for r in sorted(notebook.parent.glob(f"results/{notebook.stem}-*.json"))]
+    extra = [name for name in READS.get(notebook.stem, []) if name not in results]
+    return [*([script.name] if script.exists() else []), *results, *extra]
 
 
 # Colab-only packages a notebook's first cell installs beyond gdlab (the GPU sections use them; no CPU run needs them)
