@@ -40,6 +40,9 @@ class Convention:
     check: dict[str, Any] = field(default_factory=dict)  #: hyperparameters :func:`verify` sets beyond the defaults
     verified_by: str = ""  #: for a row :func:`verify` does not run: the test file that compares gdlab with this source
     tolerance: tuple[float, str] | None = None  #: a measured tolerance and its reason, where rounding is not all
+    #: for a row gdlab does not reproduce: hyperparameters that remove the stated difference (the two sides then
+    #: agree to rounding, which shows that the difference is the one stated)
+    same_when: dict[str, Any] | None = None
 
 
 SOURCES = ("paper", "torch", "optax", "Keras")
@@ -207,7 +210,8 @@ _add("AdamW",
           eps=_EPS_OUT, decay="decoupled, θ ← θ − ω_t λ θ, λ not multiplied by η (λ_torch = λ_LH/η)",
           options=None, differs="gdlab (as torch) multiplies the decay by the rate: the paper's λ is gdlab's ηλ, "
           "and weight_decay = λ_LH/η gives the paper's run at a constant rate (the AdamW chapter converts the two "
-          "under any schedule)", where="loshchilov2019decoupled", check=dict(weight_decay=1e-2)),
+          "under any schedule)", where="loshchilov2019decoupled", check=dict(weight_decay=1e-2),
+          same_when=dict(weight_decay=0.0)),
      _row("torch", "torch.optim.AdamW", dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2), eps=_EPS_OUT,
           decay=_DEC_LR, where="torch/optim/adamw.py"),
      _row("optax", "optax.adamw", dict(lr=None, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-4), eps=_EPS_OUT,
@@ -297,6 +301,53 @@ def lars_paper(x, g, s, t, lr, momentum=0.9, weight_decay=5e-4, trust_coefficien
     return x - v
 
 
+def adafactor_vector(x, g, s, t, lr, beta2_decay=-0.8, eps=(1e-30, 1e-3), d=1.0, relative_step=True):
+    """Adafactor on a vector (Shazeer & Stern, Algorithms 4–5; Keras; optax with ``relative_step=False``):
+    β̂₂ = 1 − t^c; V ← β̂₂V + (1 − β̂₂)(g² + ε₁); U = g/√V; Û = U/max(1, RMS(U)/d); the step is
+    max(ε₂, RMS(θ))·ρ_t·Û with ρ_t = min(lr, 1/√t) (the relative step), or lr without it (optax)."""
+    eps1, eps2 = eps
+    b = 1 - t**beta2_decay
+    v = b * _z(s, "v", x) + (1 - b) * (g * g + eps1)
+    s["v"] = v
+    u = g / np.sqrt(v)
+    u = u / max(1.0, float(np.sqrt(np.mean(u * u))) / d)
+    rho = min(lr, 1 / math.sqrt(t)) if relative_step else lr
+    return x - max(eps2, float(np.sqrt(np.mean(x * x)))) * rho * u
+
+
+def schedule_free_optax(x, g, s, t, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+    """optax.contrib.schedule_free_adamw on the parameters y: base step −η(g/(√v̂ + ε) + λy) with v̂ bias-corrected,
+    averaging weights max(η)² (so c_t = 1/t at a constant rate)."""
+    b1, b2 = betas
+    if "z" not in s:
+        s.update(z=x.copy(), x=x.copy(), wsum=0.0)
+    v = b2 * _z(s, "v", x) + (1 - b2) * g * g
+    s["v"] = v
+    z = s["z"] - lr * (g / (np.sqrt(v / (1 - b2**t)) + eps) + weight_decay * x)
+    s["wsum"] += lr**2
+    c = lr**2 / s["wsum"]
+    s["x"] = (1 - c) * s["x"] + c * z
+    s["z"] = z
+    return b1 * s["x"] + (1 - b1) * z
+
+
+def schedule_free_keras(x, g, s, t, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+    """keras.optimizers.ScheduleFreeAdamW on y: y ← y(1 − ηλ) first (base optimizer); z ← z − ηg/(√v̂ + ε);
+    x recovered from y and the old z, averaged with weight 1/t."""
+    b1, b2 = betas
+    if "z" not in s:
+        s["z"] = x.copy()
+    y = x - x * weight_decay * lr
+    v = b2 * _z(s, "v", x) + (1 - b2) * g * g
+    s["v"] = v
+    z_old = s["z"]
+    z = z_old - lr * g / (np.sqrt(v / (1 - b2**t)) + eps)
+    x_old = (y - (1 - b1) * z_old) / b1
+    x_new = (1 - 1 / t) * x_old + (1 / t) * z
+    s["z"] = z
+    return (1 - b1) * z + b1 * x_new
+
+
 def sign_step(x, g, s, t, lr):
     """optax.sign_sgd: θ ← θ − η·sign(g)."""
     return x - lr * np.sign(g)
@@ -322,11 +373,11 @@ _add("Adagrad",
      _row("optax", "optax.adagrad", dict(lr=None, initial_accumulator_value=0.1, eps=1e-7),
           eps="inside the root, √(acc + ε); accumulator from 0.1", options=None,
           differs="ε inside the root: gdlab (as torch) adds it outside", where="optax/_src/transform.py (scale_by_rss)",
-          check=dict(eps=1e-3)),
+          check=dict(eps=1e-3), same_when=dict(eps=0.0)),
      _row("Keras", "keras.optimizers.Adagrad", dict(lr=1e-3, initial_accumulator_value=0.1, eps=1e-7),
           eps="inside the root, √(acc + ε); accumulator from 0.1", options=None,
           differs="ε inside the root: gdlab (as torch) adds it outside", where="keras/src/optimizers/adagrad.py",
-          check=dict(eps=1e-3)),
+          check=dict(eps=1e-3), same_when=dict(eps=0.0)),
      )
 _add("NAdam",
      _row("paper", "Dozat (2016), with a momentum schedule", dict(lr=2e-3, betas=(0.9, 0.999), eps=1e-8),
@@ -347,13 +398,13 @@ _add("RAdam",
      _row("paper", "Liu et al. (2020), Algorithm 2", dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8),
           eps="ε on the bias-corrected √v̂", momentum="rectify when ρ_t > 4", options=None,
           differs="gdlab (as torch) adds ε to the raw √v; rect_threshold=4.0 gives the paper's threshold",
-          where="liu2020variance"),
+          where="liu2020variance", same_when=dict(eps=0.0, rect_threshold=4.0)),
      _row("torch", "torch.optim.RAdam", dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0),
           eps="ε-hat: added to the raw √v", decay=_L2, momentum="rectify when ρ_t > 5", where="torch/optim/radam.py"),
      _row("optax", "optax.radam", dict(lr=None, betas=(0.9, 0.999), eps=1e-8), eps="ε on the bias-corrected √v̂",
           momentum="rectify when ρ_t ≥ 5", options=None,
           differs="gdlab (as torch) adds ε to the raw √v", where="optax/_src/transform.py (scale_by_radam)",
-          check=dict(eps=1e-3)),
+          check=dict(eps=1e-3), same_when=dict(eps=0.0)),
      )
 _add("Lion",
      _row("paper", "Chen et al. (2023), Algorithm 2", dict(lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0),
@@ -375,7 +426,7 @@ _add("LAMB",
      _row("Keras", "keras.optimizers.Lamb", dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-7, weight_decay=0.0),
           eps=_EPS_OUT, decay="θ ← θ − ηλθ first, outside the trust ratio", options=None,
           differs="gdlab (as the paper) puts the decay inside the trust ratio", where="keras/src/optimizers/lamb.py",
-          check=dict(weight_decay=0.01)),
+          check=dict(weight_decay=0.01), same_when=dict(weight_decay=0.0)),
      )
 _add("LARS",
      _row("paper", "You, Gitman & Ginsburg (2017), Algorithm 1", dict(lr=0.1, momentum=0.9, weight_decay=5e-4,
@@ -391,19 +442,47 @@ _add("SignSGD",
      )
 
 _add("Adafactor",
-     _row("paper", "Shazeer & Stern (2018), Algorithms 4–5", dict(lr=None), eps="ε₁ added to g² inside the average",
-          options=dict(eps_form="paper"), verified_by=NOT_YET, where="shazeer2018adafactor"),
+     _row("paper", "Shazeer & Stern (2018), Algorithms 4–5", dict(lr=1e-2, beta2_decay=-0.8, eps=(1e-30, 1e-3), d=1.0),
+          eps="ε₁ = 10⁻³⁰ added to g² inside the average", momentum="none; relative step min(10⁻², 1/√t)",
+          options=dict(eps_form="paper"), where="shazeer2018adafactor"),
      _row("torch", "torch.optim.Adafactor", dict(lr=1e-2, beta2_decay=-0.8, eps=(None, 1e-3), d=1.0, weight_decay=0.0),
-          eps="ε₁ as max(·, ε₁) on the second moment", decay="decoupled × rate", where="torch/optim/_adafactor.py"),
+          eps="ε₁ as a clamp, √max(V, ε₁²)", decay="decoupled × rate", momentum="none; relative step min(lr, 1/√t)",
+          where="torch/optim/_adafactor.py"),
+     _row("optax", "optax.adafactor", dict(lr=None, beta2_decay=-0.8, eps=(1e-30, 1e-3), d=1.0),
+          eps="ε₁ = 10⁻³⁰ added to g²", decay="weight_decay_rate, added after the rate (not × rate)",
+          momentum="optional EMA of the steps; no relative step: the rate itself, times max(RMS(θ), 10⁻³)",
+          options=None, differs="gdlab (as torch and the paper) takes min(lr, 1/√t), which is the rate only while "
+          "t ≤ 1/lr²; optax also factors a matrix only when its second-largest side is 128 or more",
+          where="optax/_src/alias.py (adafactor), factorized.py", check=dict(lr=1.0), same_when=dict(lr=1e-2)),
+     _row("Keras", "keras.optimizers.Adafactor", dict(lr=1e-3, beta2_decay=-0.8, eps=(1e-30, 1e-3), d=1.0),
+          eps="ε₁ = 10⁻³⁰ added to g²", decay="decoupled × rate when weight_decay is set",
+          momentum="none; relative step min(lr, 1/√t), always", options=dict(eps_form="paper"),
+          where="keras/src/optimizers/adafactor.py"),
      )
 for _name, _paper, _cite in [
     ("AdamP", "Heo et al. (2021), Algorithm 2", "heo2021adamp"),
     ("Sophia", "Liu et al. (2023), Algorithm 3", "liu2023sophia"),
     ("Shampoo", "Gupta, Koren & Singer (2018), Algorithm 2", "gupta2018shampoo"),
     ("SOAP", "Vyas et al. (2024), Algorithm 3", "vyas2024soap"),
-    ("ScheduleFreeAdamW", "Defazio et al. (2024), the reference code's AdamW", "defazio2024road"),
 ]:
     _add(_name, _row("paper", _paper, {}, verified_by="tests/test_optim_paper_refs.py", where=_cite))
+_add("ScheduleFreeAdamW",
+     _row("paper", "Defazio et al. (2024), the reference code's AdamW", {}, verified_by="tests/test_optim_paper_refs.py",
+          eps="added to the raw √v, √(1 − β₂ᵗ) in the rate γ_t", decay="γ_tλy inside the base step",
+          momentum="weights t^r (max γ)^p", where="defazio2024road"),
+     _row("optax", "optax.contrib.schedule_free_adamw", dict(lr=2.5e-3, betas=(0.9, 0.999), eps=1e-8,
+          weight_decay=0.0), eps="added to the bias-corrected √v̂", decay="ηλy inside the base step",
+          momentum="weights (max η)², no warmup by default", options=None,
+          differs="the bias correction moves from the rate to v̂ (as pytorch_optimizer): the averaging weights, the "
+          "effective ε and the decay differ from the reference code's", where="optax/contrib/_schedule_free.py",
+          check=dict(weight_decay=0.01), same_when=dict(eps=0.0, weight_decay=0.0, weight_lr_power=0.0)),
+     _row("Keras", "keras.optimizers.ScheduleFreeAdamW", dict(lr=2.5e-3, betas=(0.9, 0.999), eps=1e-8,
+          weight_decay=0.0), eps="added to the bias-corrected √v̂", decay="y ← y(1 − ηλ) before the step, z not decayed",
+          momentum="uniform weights 1/t", options=None,
+          differs="uniform weights are gdlab's weight_lr_power=0, but Keras's ε sits on √v̂ and its decay acts on y "
+          "outside the base step", where="keras/src/optimizers/schedule_free_adamw.py",
+          check=dict(weight_decay=0.01), same_when=dict(eps=0.0, weight_decay=0.0, weight_lr_power=0.0)),
+     )
 _add("Adam8bit", _row("paper", "Dettmers et al. (2022), block-wise 8-bit Adam", {},
                       verified_by="tests/test_adam8bit.py", where="dettmers2022optimizers"))
 _add("Muon",
@@ -431,6 +510,10 @@ STEPS.update({
     ("LARS", "paper"): (lars_paper, {}), ("LARS", "optax"): (lars_optax, {}),
     ("RMSprop", "paper"): (rmsprop_sqrt, {}), ("Adagrad", "paper"): (adagrad_sqrt, {}),
     ("SignSGD", "paper"): (sign_step, {}), ("SignSGD", "optax"): (sign_step, {}),
+    ("Adafactor", "paper"): (adafactor_vector, {}), ("Adafactor", "Keras"): (adafactor_vector, {}),
+    ("Adafactor", "optax"): (adafactor_vector, dict(relative_step=False)),
+    ("ScheduleFreeAdamW", "optax"): (schedule_free_optax, {}),
+    ("ScheduleFreeAdamW", "Keras"): (schedule_free_keras, {}),
 })
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -466,17 +549,18 @@ def hyperparameters(r: Convention) -> dict[str, Any]:
     return hp
 
 
-def verify(rule: str, source: str, steps: int = 20) -> float:
+def verify(rule: str, source: str, steps: int = 20, overrides: dict[str, Any] | None = None) -> float:
     """The largest difference, relative to the iterates' size, between gdlab's NumPy ``rule`` (with the row's
     hyperparameters and options; its closest configuration, the row's hyperparameters alone, when ``options`` is
     None) and the source's update over ``steps`` steps of a smooth 6-dimensional problem, in float64. For
-    ``source="torch"`` the other side is ``torch.optim`` itself."""
+    ``source="torch"`` the other side is ``torch.optim`` itself. ``overrides`` change hyperparameters on both sides
+    (a name one side does not take is given to the other only)."""
     from . import numpy as gnp
 
     r = row(rule, source)
     if r.verified_by:  # compared elsewhere, or not yet
         raise ValueError(f"{rule} ({source}) is compared with gdlab in {r.verified_by}, not by verify()")
-    hp = hyperparameters(r)
+    hp = {**hyperparameters(r), **(overrides or {})}
     options = r.options or {}
     x0, grad = _problem()
     ours = getattr(gnp, rule)(**hp, **options)
@@ -495,10 +579,14 @@ def verify(rule: str, source: str, steps: int = 20) -> float:
             opt.step()
             theirs.append(p.detach().numpy().copy())
     else:
+        import inspect
+
         step, extra = STEPS[rule, source]
+        takes = inspect.signature(step).parameters
+        kw = {k: v for k, v in {**hp, **extra}.items() if k in takes}
         y, st, theirs = x0.copy(), {}, []
         for t in range(1, steps + 1):
-            y = step(y, grad(y), st, t, **{**hp, **extra})
+            y = step(y, grad(y), st, t, **kw)
             theirs.append(y)
     a, b = np.array(xs), np.array(theirs)
     return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1.0))
