@@ -43,6 +43,7 @@ class Convention:
     #: for a row gdlab does not reproduce: hyperparameters that remove the stated difference (the two sides then
     #: agree to rounding, which shows that the difference is the one stated)
     same_when: dict[str, Any] | None = None
+    shape: tuple[int, ...] | None = None  #: the parameter's shape in :func:`verify` (default: a vector of 6)
 
 
 SOURCES = ("paper", "torch", "optax", "Keras")
@@ -348,6 +349,40 @@ def schedule_free_keras(x, g, s, t, lr, betas=(0.9, 0.999), eps=1e-8, weight_dec
     return (1 - b1) * z + b1 * x_new
 
 
+def _ns5(G, steps=5, coefficients=(3.4445, -4.7750, 2.0315), eps=1e-7):
+    a, b, c = coefficients
+    tall = G.shape[0] > G.shape[1]
+    X = G.T if tall else G
+    X = X / (np.linalg.norm(X) + eps)
+    for _ in range(steps):
+        A = X @ X.T
+        X = a * X + (b * A + c * A @ A) @ X
+    return X.T if tall else X
+
+
+def muon_keras(x, g, s, t, lr, momentum=0.95, nesterov=True, eps=1e-7, weight_decay=0.0, rms_rate=0.2):
+    """keras.optimizers.Muon on a matrix: θ ← θ(1 − ηλ) first; a trace m ← βm + g (no 1 − β, no correction);
+    G = g + βm (Nesterov); θ ← θ − η·NS₅(G)·√max(rows, cols)·rms_rate."""
+    x = x - x * weight_decay * lr
+    m = momentum * _z(s, "m", x) + g
+    s["m"] = m
+    G = g + momentum * m if nesterov else m
+    return x - lr * _ns5(G, eps=eps) * math.sqrt(max(x.shape)) * rms_rate
+
+
+def muon_optax(x, g, s, t, lr, momentum=0.95, nesterov=True, eps=1e-8, weight_decay=0.0):
+    """optax.contrib.muon on a matrix (rows = fan-in, cols = fan-out): an EMA with bias correction,
+    M = βμ/(1 − β^{t+1}) + (1 − β)g/(1 − βᵗ) (Nesterov); θ ← θ − η(NS₅(M)·√max(1, cols/rows) + λθ)."""
+    mu = momentum * _z(s, "mu", x) + (1 - momentum) * g
+    s["mu"] = mu
+    if nesterov:
+        M = momentum * mu / (1 - momentum ** (t + 1)) + (1 - momentum) * g / (1 - momentum**t)
+    else:
+        M = mu / (1 - momentum**t)
+    O = _ns5(M, eps=eps) * math.sqrt(max(1.0, x.shape[1] / x.shape[0]))
+    return x - lr * (O + weight_decay * x)
+
+
 def sign_step(x, g, s, t, lr):
     """optax.sign_sgd: θ ← θ − η·sign(g)."""
     return x - lr * np.sign(g)
@@ -492,6 +527,20 @@ _add("Muon",
      _row("torch", "torch.optim.Muon", dict(lr=1e-3, weight_decay=0.1, momentum=0.95, nesterov=True),
           momentum="as the paper; ns_form=\"torch\" gives its bfloat16 iteration", options=dict(ns_form="torch"),
           verified_by="tests/test_optim_torch_dropin.py", where="torch/optim/_muon.py"),
+     _row("optax", "optax.contrib.muon", dict(lr=None, momentum=0.95, nesterov=True, eps=1e-8, weight_decay=0.0),
+          eps="‖M‖_F + 10⁻⁸", decay="decoupled, −ηλθ", options=None, shape=(3, 3),
+          momentum="an EMA with bias correction, Nesterov M = βμ/(1 − β^{t+1}) + (1 − β)g/(1 − βᵗ); scale "
+          "√max(1, fan-out/fan-in) for a (fan-in, fan-out) matrix; other shapes go to (N)AdamW",
+          differs="gdlab (as torch and the authors) does not bias-correct the momentum; the scale is the same "
+          "√max(1, out/in) in each library's layout of a matrix", where="optax/contrib/_muon.py",
+          same_when=dict(momentum=0.0)),
+     _row("Keras", "keras.optimizers.Muon", dict(lr=1e-3, momentum=0.95, nesterov=True, eps=1e-7,
+          weight_decay=4e-3), eps="‖G‖_F + 10⁻⁷", decay="decoupled × rate, before the step", shape=(4, 3),
+          momentum="a trace m ← βm + g, G = g + βm: (1 − β) times gdlab's U, the same direction; scale "
+          "0.2·√max(rows, cols) (rms_rate); other shapes and embeddings go to Keras's AdamW",
+          options=None, differs="the trace is 1/(1 − β) times gdlab's EMA, so the same ε acts as a (1 − β) times "
+          "smaller one; gdlab's adjust_lr_fn=\"match_rms_adamw\" gives Keras's scale",
+          where="keras/src/optimizers/muon.py", same_when=dict(eps=0.0, adjust_lr_fn="match_rms_adamw")),
      )
 
 STEPS.update({
@@ -514,6 +563,7 @@ STEPS.update({
     ("Adafactor", "optax"): (adafactor_vector, dict(relative_step=False)),
     ("ScheduleFreeAdamW", "optax"): (schedule_free_optax, {}),
     ("ScheduleFreeAdamW", "Keras"): (schedule_free_keras, {}),
+    ("Muon", "optax"): (muon_optax, {}), ("Muon", "Keras"): (muon_keras, {}),
 })
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -562,7 +612,12 @@ def verify(rule: str, source: str, steps: int = 20, overrides: dict[str, Any] | 
         raise ValueError(f"{rule} ({source}) is compared with gdlab in {r.verified_by}, not by verify()")
     hp = {**hyperparameters(r), **(overrides or {})}
     options = r.options or {}
-    x0, grad = _problem()
+    x0, grad = _problem(int(np.prod(r.shape)) if r.shape else 6)
+    if r.shape:  # a matrix parameter: the same problem on its entries
+        flat_grad, x0 = grad, x0.reshape(r.shape)
+
+        def grad(x, _g=flat_grad, _shape=r.shape):
+            return _g(np.ravel(x)).reshape(_shape)
     ours = getattr(gnp, rule)(**hp, **options)
     x, xs = x0.copy(), []
     for _ in range(steps):
