@@ -27,7 +27,7 @@ ROWS = [(rule, r) for rule, rows in C.MAP.items() for r in rows]
 RUN = [(rule, r) for rule, r in ROWS if not r.verified_by]
 STEPS = 20
 ROUNDING = checks.rounding(64 * STEPS, why="20 steps of a few roundings each, compared whole").value
-UNVERIFIED: set = set()  # rows no test compares yet (the page names them)
+UNVERIFIED = {("Sophia", "optax"), ("SOAP", "optax")}  # rows no test compares yet (the page names them)
 
 
 def test_every_optimizer_has_its_paper_and_torch_rows():

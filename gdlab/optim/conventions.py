@@ -181,7 +181,8 @@ _L2 = "coupled L2, λθ added to the gradient"
 _DEC_LR = "decoupled, θ ← θ(1 − ηλ) (× the rate)"
 
 _add("SGD",
-     _row("paper", "Polyak (1964), the heavy ball", dict(lr=None, momentum=None), momentum="x_{k+1} = x_k − η∇f + β(x_k − x_{k−1})",
+     _row("paper", "Polyak (1964), the heavy ball", dict(lr=None, momentum=None),
+          momentum="x_{k+1} = x_k − η∇f + β(x_k − x_{k−1})",
           options=dict(momentum_form="polyak"), where="polyak1964some; the heavy-ball chapter"),
      _row("torch", "torch.optim.SGD", dict(lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False),
           decay=_L2, momentum="b ← βb + (1 − τ)g (b₁ = g), θ ← θ − ηb; Nesterov: θ − η(g + βb)",
@@ -424,7 +425,8 @@ _add("NAdam",
                            "scalar dtype): 20 steps of float32 rounding in that factor")),
      _row("optax", "optax.nadam", dict(lr=None, betas=(0.9, 0.999), eps=1e-8), eps=_EPS_OUT,
           momentum="no schedule: m̂ = β₁m_t/(1 − β₁^{t+1}) + (1 − β₁)g/(1 − β₁ᵗ)", options=None,
-          differs="gdlab (as torch) follows Dozat's momentum schedule", where="optax/_src/transform.py (scale_by_adam, nesterov=True)"),
+          differs="gdlab (as torch) follows Dozat's momentum schedule",
+          where="optax/_src/transform.py (scale_by_adam, nesterov=True)"),
      _row("Keras", "keras.optimizers.Nadam", dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-7), eps=_EPS_OUT,
           momentum="μ_t = β₁(1 − ½·0.96ᵗ): torch's schedule with ψ = 1", options=dict(momentum_decay=1.0),
           where="keras/src/optimizers/nadam.py"),
@@ -501,8 +503,25 @@ for _name, _paper, _cite in [
     ("SOAP", "Vyas et al. (2024), Algorithm 3", "vyas2024soap"),
 ]:
     _add(_name, _row("paper", _paper, {}, verified_by="tests/test_optim_paper_refs.py", where=_cite))
+MAP["Sophia"].append(
+    _row("optax", "optax.contrib.sophia", dict(lr=None, betas=(0.965, 0.99), eps=1e-8, weight_decay=1e-4,
+         gamma=0.01, update_period=10), eps="max(γh, ε) in the denominator",
+         decay="decoupled, −ηλθ (default λ = 10⁻⁴)",
+         momentum="bias-corrected m̂; h from Hutchinson's estimator with Rademacher probes, refreshed when the old "
+         "count is a multiple of the period (so at step 1), no bias correction on h",
+         options=None,
+         differs="not compared yet; from the source, optax bias-corrects m and gdlab (as the paper) does not",
+         verified_by=NOT_YET,
+         where="optax/contrib/_sophia.py"))
+MAP["SOAP"].append(
+    _row("optax", "optax.contrib.soap", dict(lr=None, betas=(0.95, 0.95), eps=1e-8, weight_decay=0.0,
+         precondition_frequency=10), eps="added to the raw √v in the rotated basis, the corrections in the rate",
+         decay="decoupled, −ηλθ", momentum="Adam in the eigenbasis of the Shampoo factors; the first step only "
+         "builds the basis (no update); the basis refreshed by a power iteration and QR",
+         options=None, differs="not compared yet", verified_by=NOT_YET, where="optax/contrib/_soap.py"))
 _add("ScheduleFreeAdamW",
-     _row("paper", "Defazio et al. (2024), the reference code's AdamW", {}, verified_by="tests/test_optim_paper_refs.py",
+     _row("paper", "Defazio et al. (2024), the reference code's AdamW", {},
+          verified_by="tests/test_optim_paper_refs.py",
           eps="added to the raw √v, √(1 − β₂ᵗ) in the rate γ_t", decay="γ_tλy inside the base step",
           momentum="weights t^r (max γ)^p", where="defazio2024road"),
      _row("optax", "optax.contrib.schedule_free_adamw", dict(lr=2.5e-3, betas=(0.9, 0.999), eps=1e-8,
@@ -512,7 +531,8 @@ _add("ScheduleFreeAdamW",
           "effective ε and the decay differ from the reference code's", where="optax/contrib/_schedule_free.py",
           check=dict(weight_decay=0.01), same_when=dict(eps=0.0, weight_decay=0.0, weight_lr_power=0.0)),
      _row("Keras", "keras.optimizers.ScheduleFreeAdamW", dict(lr=2.5e-3, betas=(0.9, 0.999), eps=1e-8,
-          weight_decay=0.0), eps="added to the bias-corrected √v̂", decay="y ← y(1 − ηλ) before the step, z not decayed",
+          weight_decay=0.0), eps="added to the bias-corrected √v̂",
+          decay="y ← y(1 − ηλ) before the step, z not decayed",
           momentum="uniform weights 1/t", options=None,
           differs="uniform weights are gdlab's weight_lr_power=0, but Keras's ε sits on √v̂ and its decay acts on y "
           "outside the base step", where="keras/src/optimizers/schedule_free_adamw.py",
@@ -548,8 +568,10 @@ STEPS.update({
     ("Adam", "paper"): (adam_hat, {}), ("Adam", "optax"): (adam_hat, {}), ("Adam", "Keras"): (adam_keras, {}),
     ("AdamW", "paper"): (adamw_paper, {}), ("AdamW", "optax"): (adam_hat, dict(decoupled=True)),
     ("AdamW", "Keras"): (adam_keras, {}),
-    ("RMSprop", "optax"): (rmsprop_sqrt, dict(eps_inside=True)), ("RMSprop", "Keras"): (rmsprop_sqrt, dict(eps_inside=True)),
-    ("Adagrad", "optax"): (adagrad_sqrt, dict(eps_inside=True)), ("Adagrad", "Keras"): (adagrad_sqrt, dict(eps_inside=True)),
+    ("RMSprop", "optax"): (rmsprop_sqrt, dict(eps_inside=True)),
+    ("RMSprop", "Keras"): (rmsprop_sqrt, dict(eps_inside=True)),
+    ("Adagrad", "optax"): (adagrad_sqrt, dict(eps_inside=True)),
+    ("Adagrad", "Keras"): (adagrad_sqrt, dict(eps_inside=True)),
     ("NAdam", "paper"): (nadam_schedule, {}), ("NAdam", "optax"): (nadam_optax, {}),
     ("NAdam", "Keras"): (nadam_schedule, dict(momentum_decay=1.0)),
     ("RAdam", "paper"): (radam_optax, dict(threshold=4.0)), ("RAdam", "optax"): (radam_optax, {}),
