@@ -35,7 +35,6 @@ Data layout (what :meth:`Explorer.spec` returns, the JSON the page reads):
 from __future__ import annotations
 
 import hashlib
-import html
 import itertools
 import json
 import math
@@ -82,7 +81,13 @@ def contour(problem, xlim, ylim, *, n: int = 81, levels: int = 16, log: bool = T
         raise ValueError(f"Invalid problem: a contour needs a 2-D problem, got dim={problem.dim}")
     xs, ys = np.linspace(*xlim, n), np.linspace(*ylim, n)
     f_star = float(getattr(problem, "f_star", 0.0) or 0.0)
-    Z = np.array([[float(problem.f(np.array([u, v]))) - f_star for u in xs] for v in ys])
+    grid = np.stack(np.meshgrid(xs, ys), axis=-1)  # (n, n, 2): row = y, column = x
+    try:  # a problem whose f takes a batch of points (gdlab's do) evaluates the grid at once
+        Z = np.asarray(problem.f(grid), dtype=float) - f_star
+    except (TypeError, ValueError):
+        Z = None
+    if Z is None or Z.shape != (n, n):
+        Z = np.array([[float(problem.f(np.array([u, v]))) - f_star for u in xs] for v in ys])
     if log:
         Z = np.log10(np.maximum(Z, 1e-12))
     lo, hi = (float(np.quantile(Z, 0.02)), float(Z.max())) if zrange is None else map(float, zrange)
@@ -343,9 +348,4 @@ def show(fig: Explorer) -> None:
     display(HTML(fig.html()))
 
 
-def escape(text: str) -> str:
-    """Text for a caption or label, with HTML's special characters escaped."""
-    return html.escape(text, quote=True)
-
-
-__all__ = ["MAX_BYTES", "STATIC", "Explorer", "contour", "escape", "line", "pad", "path_and_curve", "show"]
+__all__ = ["MAX_BYTES", "STATIC", "Explorer", "contour", "line", "pad", "path_and_curve", "show"]

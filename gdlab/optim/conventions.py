@@ -16,6 +16,7 @@ verifies every row.
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -167,10 +168,6 @@ def sgd_polyak(x, g, s, t, lr, momentum=0.0):
     return x - lr * g + momentum * (x - prev)
 
 
-def _row(source, api, defaults, **kw) -> Convention:
-    return Convention(source, api, defaults, **kw)
-
-
 def _add(rule: str, *rows: Convention) -> None:
     MAP[rule] = list(rows)
 
@@ -181,44 +178,44 @@ _L2 = "coupled L2, λθ added to the gradient"
 _DEC_LR = "decoupled, θ ← θ(1 − ηλ) (× the rate)"
 
 _add("SGD",
-     _row("paper", "Polyak (1964), the heavy ball", dict(lr=None, momentum=None),
+     Convention("paper", "Polyak (1964), the heavy ball", dict(lr=None, momentum=None),
           momentum="x_{k+1} = x_k − η∇f + β(x_k − x_{k−1})",
           options=dict(momentum_form="polyak"), where="polyak1964some; the heavy-ball chapter"),
-     _row("torch", "torch.optim.SGD", dict(lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False),
+     Convention("torch", "torch.optim.SGD", dict(lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False),
           decay=_L2, momentum="b ← βb + (1 − τ)g (b₁ = g), θ ← θ − ηb; Nesterov: θ − η(g + βb)",
           where="torch/optim/sgd.py", check=dict(momentum=0.9, dampening=0.1, weight_decay=1e-2)),
-     _row("optax", "optax.sgd", dict(lr=None, momentum=None, nesterov=False),
+     Convention("optax", "optax.sgd", dict(lr=None, momentum=None, nesterov=False),
           decay="none (optax.add_decayed_weights, chained)",
           momentum="optax.trace: b ← g + βb from b₀ = 0, θ ← θ − ηb (torch's form with τ = 0)",
           where="optax/_src/alias.py (sgd), transform.py (trace)"),
-     _row("Keras", "keras.optimizers.SGD", dict(lr=0.01, momentum=0.0, nesterov=False),
+     Convention("Keras", "keras.optimizers.SGD", dict(lr=0.01, momentum=0.0, nesterov=False),
           decay="decoupled, θ ← θ − ηλθ before the step (base optimizer)",
           momentum="v ← βv − ηg, θ ← θ + v (the rate inside the velocity); Nesterov: θ + βv − ηg",
           options=dict(momentum_form="sutskever"), where="keras/src/optimizers/sgd.py", check=dict(momentum=0.9)),
      )
 _add("Adam",
-     _row("paper", "Kingma & Ba (2015), Algorithm 1", dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8), eps=_EPS_OUT,
+     Convention("paper", "Kingma & Ba (2015), Algorithm 1", dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8), eps=_EPS_OUT,
           where="kingma2015adam, Alg. 1"),
-     _row("torch", "torch.optim.Adam", dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0), eps=_EPS_OUT,
+     Convention("torch", "torch.optim.Adam", dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0), eps=_EPS_OUT,
           decay=_L2, where="torch/optim/adam.py"),
-     _row("optax", "optax.adam", dict(lr=None, betas=(0.9, 0.999), eps=1e-8), eps=_EPS_OUT + " (eps_root = 0)",
+     Convention("optax", "optax.adam", dict(lr=None, betas=(0.9, 0.999), eps=1e-8), eps=_EPS_OUT + " (eps_root = 0)",
           decay="none (optax.adamw for decay)", where="optax/_src/alias.py (adam), transform.py (scale_by_adam)"),
-     _row("Keras", "keras.optimizers.Adam", dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-7), eps=_EPS_HAT,
+     Convention("Keras", "keras.optimizers.Adam", dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-7), eps=_EPS_HAT,
           decay="decoupled × rate when weight_decay is set (base optimizer)", options=dict(eps_inside=True),
           where="keras/src/optimizers/adam.py"),
      )
 _add("AdamW",
-     _row("paper", "Loshchilov & Hutter (2019), Algorithm 2", dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8),
+     Convention("paper", "Loshchilov & Hutter (2019), Algorithm 2", dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8),
           eps=_EPS_OUT, decay="decoupled, θ ← θ − ω_t λ θ, λ not multiplied by η (λ_torch = λ_LH/η)",
           options=None, differs="gdlab (as torch) multiplies the decay by the rate: the paper's λ is gdlab's ηλ, "
           "and weight_decay = λ_LH/η gives the paper's run at a constant rate (the AdamW chapter converts the two "
           "under any schedule)", where="loshchilov2019decoupled", check=dict(weight_decay=1e-2),
           same_when=dict(weight_decay=0.0)),
-     _row("torch", "torch.optim.AdamW", dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2), eps=_EPS_OUT,
+     Convention("torch", "torch.optim.AdamW", dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2), eps=_EPS_OUT,
           decay=_DEC_LR, where="torch/optim/adamw.py"),
-     _row("optax", "optax.adamw", dict(lr=None, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-4), eps=_EPS_OUT,
+     Convention("optax", "optax.adamw", dict(lr=None, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-4), eps=_EPS_OUT,
           decay="decoupled: −η(m̂/(√v̂ + ε) + λθ), the same as torch's", where="optax/_src/alias.py (adamw)"),
-     _row("Keras", "keras.optimizers.AdamW", dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-7, weight_decay=4e-3),
+     Convention("Keras", "keras.optimizers.AdamW", dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-7, weight_decay=4e-3),
           eps=_EPS_HAT, decay=_DEC_LR + ", before the step", options=dict(eps_inside=True),
           where="keras/src/optimizers/adamw.py, base_optimizer.py"),
      )
@@ -389,109 +386,109 @@ def sign_step(x, g, s, t, lr):
     return x - lr * np.sign(g)
 
 _add("RMSprop",
-     _row("paper", "Tieleman & Hinton (2012), lecture 6e", dict(lr=None, alpha=0.9, eps=0.0),
+     Convention("paper", "Tieleman & Hinton (2012), lecture 6e", dict(lr=None, alpha=0.9, eps=0.0),
           eps="none (ε = 0; a zero gradient then divides by zero)", where="tieleman2012rmsprop"),
-     _row("torch", "torch.optim.RMSprop", dict(lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0),
+     Convention("torch", "torch.optim.RMSprop", dict(lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0),
           eps="outside the root, √v + ε", decay=_L2, momentum="b ← βb + g/(√v + ε), θ ← θ − ηb",
           where="torch/optim/rmsprop.py"),
-     _row("optax", "optax.rmsprop", dict(lr=None, alpha=0.9, eps=1e-8), eps="inside the root, √(v + ε)",
+     Convention("optax", "optax.rmsprop", dict(lr=None, alpha=0.9, eps=1e-8), eps="inside the root, √(v + ε)",
           momentum="a trace of the rate-scaled steps (momentum=None: off)", options=dict(eps_inside=True),
           where="optax/_src/alias.py (rmsprop), transform.py (scale_by_rms)"),
-     _row("Keras", "keras.optimizers.RMSprop", dict(lr=1e-3, alpha=0.9, eps=1e-7), eps="inside the root, √(v + ε)",
+     Convention("Keras", "keras.optimizers.RMSprop", dict(lr=1e-3, alpha=0.9, eps=1e-7), eps="inside the root, √(v + ε)",
           decay="decoupled × rate when weight_decay is set", momentum="b ← βb + ηg/√(v + ε), θ ← θ − b",
           options=dict(eps_inside=True), where="keras/src/optimizers/rmsprop.py"),
      )
 _add("Adagrad",
-     _row("paper", "Duchi, Hazan & Singer (2011), diagonal AdaGrad", dict(lr=None, eps=1e-10),
+     Convention("paper", "Duchi, Hazan & Singer (2011), diagonal AdaGrad", dict(lr=None, eps=1e-10),
           eps="δ added to √(Σg²), outside the root", where="duchi2011adaptive"),
-     _row("torch", "torch.optim.Adagrad", dict(lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0,
+     Convention("torch", "torch.optim.Adagrad", dict(lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0,
           eps=1e-10), eps="outside the root, √acc + ε", decay=_L2, where="torch/optim/adagrad.py"),
-     _row("optax", "optax.adagrad", dict(lr=None, initial_accumulator_value=0.1, eps=1e-7),
+     Convention("optax", "optax.adagrad", dict(lr=None, initial_accumulator_value=0.1, eps=1e-7),
           eps="inside the root, √(acc + ε); accumulator from 0.1", options=None,
           differs="ε inside the root: gdlab (as torch) adds it outside", where="optax/_src/transform.py (scale_by_rss)",
           check=dict(eps=1e-3), same_when=dict(eps=0.0)),
-     _row("Keras", "keras.optimizers.Adagrad", dict(lr=1e-3, initial_accumulator_value=0.1, eps=1e-7),
+     Convention("Keras", "keras.optimizers.Adagrad", dict(lr=1e-3, initial_accumulator_value=0.1, eps=1e-7),
           eps="inside the root, √(acc + ε); accumulator from 0.1", options=None,
           differs="ε inside the root: gdlab (as torch) adds it outside", where="keras/src/optimizers/adagrad.py",
           check=dict(eps=1e-3), same_when=dict(eps=0.0)),
      )
 _add("NAdam",
-     _row("paper", "Dozat (2016), with a momentum schedule", dict(lr=2e-3, betas=(0.9, 0.999), eps=1e-8),
+     Convention("paper", "Dozat (2016), with a momentum schedule", dict(lr=2e-3, betas=(0.9, 0.999), eps=1e-8),
           eps=_EPS_OUT, momentum="μ_t = β₁(1 − ½·0.96^{tψ})", where="dozat2016incorporating"),
-     _row("torch", "torch.optim.NAdam", dict(lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+     Convention("torch", "torch.optim.NAdam", dict(lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
           momentum_decay=4e-3), eps=_EPS_OUT, decay=_L2, momentum="μ_t = β₁(1 − ½·0.96^{0.004t})",
           where="torch/optim/nadam.py",
           tolerance=(1e-9, "torch keeps the product of the momenta in a float32 scalar (mu_product, the default "
                            "scalar dtype): 20 steps of float32 rounding in that factor")),
-     _row("optax", "optax.nadam", dict(lr=None, betas=(0.9, 0.999), eps=1e-8), eps=_EPS_OUT,
+     Convention("optax", "optax.nadam", dict(lr=None, betas=(0.9, 0.999), eps=1e-8), eps=_EPS_OUT,
           momentum="no schedule: m̂ = β₁m_t/(1 − β₁^{t+1}) + (1 − β₁)g/(1 − β₁ᵗ)", options=None,
           differs="gdlab (as torch) follows Dozat's momentum schedule",
           where="optax/_src/transform.py (scale_by_adam, nesterov=True)"),
-     _row("Keras", "keras.optimizers.Nadam", dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-7), eps=_EPS_OUT,
+     Convention("Keras", "keras.optimizers.Nadam", dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-7), eps=_EPS_OUT,
           momentum="μ_t = β₁(1 − ½·0.96ᵗ): torch's schedule with ψ = 1", options=dict(momentum_decay=1.0),
           where="keras/src/optimizers/nadam.py"),
      )
 _add("RAdam",
-     _row("paper", "Liu et al. (2020), Algorithm 2", dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8),
+     Convention("paper", "Liu et al. (2020), Algorithm 2", dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8),
           eps="ε on the bias-corrected √v̂", momentum="rectify when ρ_t > 4", options=None,
           differs="gdlab (as torch) adds ε to the raw √v; rect_threshold=4.0 gives the paper's threshold",
           where="liu2020variance", same_when=dict(eps=0.0, rect_threshold=4.0)),
-     _row("torch", "torch.optim.RAdam", dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0),
+     Convention("torch", "torch.optim.RAdam", dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0),
           eps="ε-hat: added to the raw √v", decay=_L2, momentum="rectify when ρ_t > 5", where="torch/optim/radam.py"),
-     _row("optax", "optax.radam", dict(lr=None, betas=(0.9, 0.999), eps=1e-8), eps="ε on the bias-corrected √v̂",
+     Convention("optax", "optax.radam", dict(lr=None, betas=(0.9, 0.999), eps=1e-8), eps="ε on the bias-corrected √v̂",
           momentum="rectify when ρ_t ≥ 5", options=None,
           differs="gdlab (as torch) adds ε to the raw √v", where="optax/_src/transform.py (scale_by_radam)",
           check=dict(eps=1e-3), same_when=dict(eps=0.0)),
      )
 _add("Lion",
-     _row("paper", "Chen et al. (2023), Algorithm 2", dict(lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0),
+     Convention("paper", "Chen et al. (2023), Algorithm 2", dict(lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0),
           decay="decoupled, −ηλθ", momentum="sign(β₁m + (1 − β₁)g), then m ← β₂m + (1 − β₂)g",
           where="chen2023symbolic", check=dict(weight_decay=0.1)),
-     _row("optax", "optax.lion", dict(lr=None, betas=(0.9, 0.99), weight_decay=1e-3), decay="decoupled, −ηλθ",
+     Convention("optax", "optax.lion", dict(lr=None, betas=(0.9, 0.99), weight_decay=1e-3), decay="decoupled, −ηλθ",
           momentum="as the paper", where="optax/_src/transform.py (scale_by_lion)"),
-     _row("Keras", "keras.optimizers.Lion", dict(lr=1e-3, betas=(0.9, 0.99), weight_decay=0.0),
+     Convention("Keras", "keras.optimizers.Lion", dict(lr=1e-3, betas=(0.9, 0.99), weight_decay=0.0),
           decay="decoupled × rate, before the step (the same as the paper's)", momentum="as the paper",
           where="keras/src/optimizers/lion.py", check=dict(weight_decay=0.1)),
      )
 _add("LAMB",
-     _row("paper", "You et al. (2020), Algorithm 2", dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-6, weight_decay=0.01),
+     Convention("paper", "You et al. (2020), Algorithm 2", dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-6, weight_decay=0.01),
           eps=_EPS_OUT, decay="inside the trust ratio: u = m̂/(√v̂ + ε) + λθ, step η‖θ‖/‖u‖·u",
           where="you2020large"),
-     _row("optax", "optax.lamb", dict(lr=None, betas=(0.9, 0.999), eps=1e-6, weight_decay=0.0), eps=_EPS_OUT,
+     Convention("optax", "optax.lamb", dict(lr=None, betas=(0.9, 0.999), eps=1e-6, weight_decay=0.0), eps=_EPS_OUT,
           decay="inside the trust ratio (as the paper)", where="optax/_src/alias.py (lamb)",
           check=dict(weight_decay=0.01)),
-     _row("Keras", "keras.optimizers.Lamb", dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-7, weight_decay=0.0),
+     Convention("Keras", "keras.optimizers.Lamb", dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-7, weight_decay=0.0),
           eps=_EPS_OUT, decay="θ ← θ − ηλθ first, outside the trust ratio", options=None,
           differs="gdlab (as the paper) puts the decay inside the trust ratio", where="keras/src/optimizers/lamb.py",
           check=dict(weight_decay=0.01), same_when=dict(weight_decay=0.0)),
      )
 _add("LARS",
-     _row("paper", "You, Gitman & Ginsburg (2017), Algorithm 1", dict(lr=0.1, momentum=0.9, weight_decay=5e-4,
+     Convention("paper", "You, Gitman & Ginsburg (2017), Algorithm 1", dict(lr=0.1, momentum=0.9, weight_decay=5e-4,
           trust_coefficient=1e-3), decay="coupled, inside the local rate η_tc‖w‖/(‖g‖ + β‖w‖)",
           momentum="v ← mv + γ·local·(g + βw), w ← w − v", where="you2017large"),
-     _row("optax", "optax.lars", dict(lr=None, momentum=0.9, weight_decay=0.0, trust_coefficient=1e-3),
+     Convention("optax", "optax.lars", dict(lr=None, momentum=0.9, weight_decay=0.0, trust_coefficient=1e-3),
           decay="coupled: d = g + λθ, local rate η_tc‖θ‖/‖d‖", momentum="a trace of the rate-scaled steps",
           where="optax/_src/alias.py (lars)"),
      )
 _add("SignSGD",
-     _row("paper", "Bernstein et al. (2018), signSGD", dict(lr=1e-3), where="bernstein2018signsgd"),
-     _row("optax", "optax.sign_sgd", dict(lr=None), where="optax/_src/alias.py (sign_sgd)"),
+     Convention("paper", "Bernstein et al. (2018), signSGD", dict(lr=1e-3), where="bernstein2018signsgd"),
+     Convention("optax", "optax.sign_sgd", dict(lr=None), where="optax/_src/alias.py (sign_sgd)"),
      )
 
 _add("Adafactor",
-     _row("paper", "Shazeer & Stern (2018), Algorithms 4–5", dict(lr=1e-2, beta2_decay=-0.8, eps=(1e-30, 1e-3), d=1.0),
+     Convention("paper", "Shazeer & Stern (2018), Algorithms 4–5", dict(lr=1e-2, beta2_decay=-0.8, eps=(1e-30, 1e-3), d=1.0),
           eps="ε₁ = 10⁻³⁰ added to g² inside the average", momentum="none; relative step min(10⁻², 1/√t)",
           options=dict(eps_form="paper"), where="shazeer2018adafactor"),
-     _row("torch", "torch.optim.Adafactor", dict(lr=1e-2, beta2_decay=-0.8, eps=(None, 1e-3), d=1.0, weight_decay=0.0),
+     Convention("torch", "torch.optim.Adafactor", dict(lr=1e-2, beta2_decay=-0.8, eps=(None, 1e-3), d=1.0, weight_decay=0.0),
           eps="ε₁ as a clamp, √max(V, ε₁²)", decay="decoupled × rate", momentum="none; relative step min(lr, 1/√t)",
           where="torch/optim/_adafactor.py"),
-     _row("optax", "optax.adafactor", dict(lr=None, beta2_decay=-0.8, eps=(1e-30, 1e-3), d=1.0),
+     Convention("optax", "optax.adafactor", dict(lr=None, beta2_decay=-0.8, eps=(1e-30, 1e-3), d=1.0),
           eps="ε₁ = 10⁻³⁰ added to g²", decay="weight_decay_rate, added after the rate (not × rate)",
           momentum="optional EMA of the steps; no relative step: the rate itself, times max(RMS(θ), 10⁻³)",
           options=None, differs="gdlab (as torch and the paper) takes min(lr, 1/√t), which is the rate only while "
           "t ≤ 1/lr²; optax also factors a matrix only when its second-largest side is 128 or more",
           where="optax/_src/alias.py (adafactor), factorized.py", check=dict(lr=1.0), same_when=dict(lr=1e-2)),
-     _row("Keras", "keras.optimizers.Adafactor", dict(lr=1e-3, beta2_decay=-0.8, eps=(1e-30, 1e-3), d=1.0),
+     Convention("Keras", "keras.optimizers.Adafactor", dict(lr=1e-3, beta2_decay=-0.8, eps=(1e-30, 1e-3), d=1.0),
           eps="ε₁ = 10⁻³⁰ added to g²", decay="decoupled × rate when weight_decay is set",
           momentum="none; relative step min(lr, 1/√t), always", options=dict(eps_form="paper"),
           where="keras/src/optimizers/adafactor.py"),
@@ -502,9 +499,9 @@ for _name, _paper, _cite in [
     ("Shampoo", "Gupta, Koren & Singer (2018), Algorithm 2", "gupta2018shampoo"),
     ("SOAP", "Vyas et al. (2024), Algorithm 3", "vyas2024soap"),
 ]:
-    _add(_name, _row("paper", _paper, {}, verified_by="tests/test_optim_paper_refs.py", where=_cite))
+    _add(_name, Convention("paper", _paper, {}, verified_by="tests/test_optim_paper_refs.py", where=_cite))
 MAP["Sophia"].append(
-    _row("optax", "optax.contrib.sophia", dict(lr=None, betas=(0.965, 0.99), eps=1e-8, weight_decay=1e-4,
+    Convention("optax", "optax.contrib.sophia", dict(lr=None, betas=(0.965, 0.99), eps=1e-8, weight_decay=1e-4,
          gamma=0.01, update_period=10), eps="max(γh, ε) in the denominator",
          decay="decoupled, −ηλθ (default λ = 10⁻⁴)",
          momentum="bias-corrected m̂; h from Hutchinson's estimator with Rademacher probes, refreshed when the old "
@@ -514,23 +511,23 @@ MAP["Sophia"].append(
          verified_by=NOT_YET,
          where="optax/contrib/_sophia.py"))
 MAP["SOAP"].append(
-    _row("optax", "optax.contrib.soap", dict(lr=None, betas=(0.95, 0.95), eps=1e-8, weight_decay=0.0,
+    Convention("optax", "optax.contrib.soap", dict(lr=None, betas=(0.95, 0.95), eps=1e-8, weight_decay=0.0,
          precondition_frequency=10), eps="added to the raw √v in the rotated basis, the corrections in the rate",
          decay="decoupled, −ηλθ", momentum="Adam in the eigenbasis of the Shampoo factors; the first step only "
          "builds the basis (no update); the basis refreshed by a power iteration and QR",
          options=None, differs="not compared yet", verified_by=NOT_YET, where="optax/contrib/_soap.py"))
 _add("ScheduleFreeAdamW",
-     _row("paper", "Defazio et al. (2024), the reference code's AdamW", {},
+     Convention("paper", "Defazio et al. (2024), the reference code's AdamW", {},
           verified_by="tests/test_optim_paper_refs.py",
           eps="added to the raw √v, √(1 − β₂ᵗ) in the rate γ_t", decay="γ_tλy inside the base step",
           momentum="weights t^r (max γ)^p", where="defazio2024road"),
-     _row("optax", "optax.contrib.schedule_free_adamw", dict(lr=2.5e-3, betas=(0.9, 0.999), eps=1e-8,
+     Convention("optax", "optax.contrib.schedule_free_adamw", dict(lr=2.5e-3, betas=(0.9, 0.999), eps=1e-8,
           weight_decay=0.0), eps="added to the bias-corrected √v̂", decay="ηλy inside the base step",
           momentum="weights (max η)², no warmup by default", options=None,
           differs="the bias correction moves from the rate to v̂ (as pytorch_optimizer): the averaging weights, the "
           "effective ε and the decay differ from the reference code's", where="optax/contrib/_schedule_free.py",
           check=dict(weight_decay=0.01), same_when=dict(eps=0.0, weight_decay=0.0, weight_lr_power=0.0)),
-     _row("Keras", "keras.optimizers.ScheduleFreeAdamW", dict(lr=2.5e-3, betas=(0.9, 0.999), eps=1e-8,
+     Convention("Keras", "keras.optimizers.ScheduleFreeAdamW", dict(lr=2.5e-3, betas=(0.9, 0.999), eps=1e-8,
           weight_decay=0.0), eps="added to the bias-corrected √v̂",
           decay="y ← y(1 − ηλ) before the step, z not decayed",
           momentum="uniform weights 1/t", options=None,
@@ -538,23 +535,23 @@ _add("ScheduleFreeAdamW",
           "outside the base step", where="keras/src/optimizers/schedule_free_adamw.py",
           check=dict(weight_decay=0.01), same_when=dict(eps=0.0, weight_decay=0.0, weight_lr_power=0.0)),
      )
-_add("Adam8bit", _row("paper", "Dettmers et al. (2022), block-wise 8-bit Adam", {},
+_add("Adam8bit", Convention("paper", "Dettmers et al. (2022), block-wise 8-bit Adam", {},
                       verified_by="tests/test_adam8bit.py", where="dettmers2022optimizers"))
 _add("Muon",
-     _row("paper", "Jordan et al. (2024), the reference Muon", dict(lr=None, momentum=0.95, nesterov=True),
+     Convention("paper", "Jordan et al. (2024), the reference Muon", dict(lr=None, momentum=0.95, nesterov=True),
           momentum="EMA momentum, Nesterov, 5 Newton–Schulz steps (3.4445, −4.7750, 2.0315)",
           verified_by="tests/test_optim_paper_refs.py", where="jordan2024muon"),
-     _row("torch", "torch.optim.Muon", dict(lr=1e-3, weight_decay=0.1, momentum=0.95, nesterov=True),
+     Convention("torch", "torch.optim.Muon", dict(lr=1e-3, weight_decay=0.1, momentum=0.95, nesterov=True),
           momentum="as the paper; ns_form=\"torch\" gives its bfloat16 iteration", options=dict(ns_form="torch"),
           verified_by="tests/test_optim_torch_dropin.py", where="torch/optim/_muon.py"),
-     _row("optax", "optax.contrib.muon", dict(lr=None, momentum=0.95, nesterov=True, eps=1e-8, weight_decay=0.0),
+     Convention("optax", "optax.contrib.muon", dict(lr=None, momentum=0.95, nesterov=True, eps=1e-8, weight_decay=0.0),
           eps="‖M‖_F + 10⁻⁸", decay="decoupled, −ηλθ", options=None, shape=(3, 3),
           momentum="an EMA with bias correction, Nesterov M = βμ/(1 − β^{t+1}) + (1 − β)g/(1 − βᵗ); scale "
           "√max(1, fan-out/fan-in) for a (fan-in, fan-out) matrix; other shapes go to (N)AdamW",
           differs="gdlab (as torch and the authors) does not bias-correct the momentum; the scale is the same "
           "√max(1, out/in) in each library's layout of a matrix", where="optax/contrib/_muon.py",
           same_when=dict(momentum=0.0)),
-     _row("Keras", "keras.optimizers.Muon", dict(lr=1e-3, momentum=0.95, nesterov=True, eps=1e-7,
+     Convention("Keras", "keras.optimizers.Muon", dict(lr=1e-3, momentum=0.95, nesterov=True, eps=1e-7,
           weight_decay=4e-3), eps="‖G‖_F + 10⁻⁷", decay="decoupled × rate, before the step", shape=(4, 3),
           momentum="a trace m ← βm + g, G = g + βm: (1 − β) times gdlab's U, the same direction; scale "
           "0.2·√max(rows, cols) (rms_rate); other shapes and embeddings go to Keras's AdamW",
@@ -656,8 +653,6 @@ def verify(rule: str, source: str, steps: int = 20, overrides: dict[str, Any] | 
             opt.step()
             theirs.append(p.detach().numpy().copy())
     else:
-        import inspect
-
         step, extra = STEPS[rule, source]
         takes = inspect.signature(step).parameters
         kw = {k: v for k, v in {**hp, **extra}.items() if k in takes}
